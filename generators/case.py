@@ -1,0 +1,158 @@
+"""KernelCase: the unit that flows from generators to backends and oracles.
+
+A case is a kernel spec (typed AST, see `generators.spec`) plus everything needed to launch it:
+rendered Triton source, arguments in signature order, grid, and the initial contents of every
+buffer. It serialises to plain JSON (corpus files) and to a builtin-only dict (the worker wire
+format), so a backend environment with another numpy, or no tritondiff at all, can read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backends.runner_api import CANARY_BYTE, GUARD_ELEMS, STORAGE
+
+__all__ = ["CANARY_BYTE", "GUARD_ELEMS", "Arg", "Buffer", "KernelCase"]
+
+SCHEMA_VERSION = 1
+
+# Element dtypes and the numpy dtype that stores each (bf16 as its uint16 bit pattern).
+NUMPY_STORAGE = STORAGE
+
+# Triton signature spelling of each dtype (`*fp32` for pointers, `i32` for scalars).
+TRITON_SIG = {
+    "fp32": "fp32",
+    "fp16": "fp16",
+    "bf16": "bf16",
+    "fp64": "fp64",
+    "int8": "i8",
+    "int16": "i16",
+    "int32": "i32",
+    "int64": "i64",
+    "int1": "i1",
+}
+
+@dataclass
+class Arg:
+    """One kernel parameter, in signature order."""
+
+    name: str
+    kind: str  # "ptr" | "scalar" | "constexpr"
+    dtype: str  # element dtype for ptr, value dtype for scalar; "" for constexpr
+    value: int | float | None = None  # scalar and constexpr values
+    buffer: str | None = None  # for ptr: the buffer it points at
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "dtype": self.dtype,
+                "value": self.value, "buffer": self.buffer}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> Arg:
+        return Arg(d["name"], d["kind"], d["dtype"], d.get("value"), d.get("buffer"))
+
+
+@dataclass
+class Buffer:
+    """A flat device buffer; `data` holds its initial contents (outputs: a sentinel fill)."""
+
+    name: str
+    dtype: str
+    role: str  # "in" | "out"
+    data: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "role": self.role,
+                "data": base64.b64encode(np.ascontiguousarray(self.data).tobytes()).decode()}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> Buffer:
+        raw = base64.b64decode(d["data"])
+        return Buffer(d["name"], d["dtype"], d["role"],
+                      np.frombuffer(raw, dtype=NUMPY_STORAGE[d["dtype"]]).copy())
+
+
+@dataclass
+class KernelCase:
+    """A generated kernel with its launch plan and inputs; deterministic from (seed, version)."""
+
+    spec: dict[str, Any]
+    source: str
+    kernel_name: str
+    args: list[Arg]
+    buffers: dict[str, Buffer]
+    grid: tuple[int, int, int]
+    num_warps: int = 4
+    features: list[str] = field(default_factory=list)
+    seed: int | None = None
+    generator_version: str = ""
+
+    @property
+    def case_id(self) -> str:
+        """Content hash of what a backend sees: source, launch plan and inputs."""
+        h = hashlib.sha256()
+        h.update(self.source.encode())
+        h.update(json.dumps([a.to_json() for a in self.args], sort_keys=True).encode())
+        h.update(json.dumps(list(self.grid)).encode())
+        h.update(str(self.num_warps).encode())
+        for name in sorted(self.buffers):
+            b = self.buffers[name]
+            h.update(name.encode() + b.dtype.encode() + b.role.encode())
+            h.update(np.ascontiguousarray(b.data).tobytes())
+        return h.hexdigest()[:16]
+
+    def outputs(self) -> list[str]:
+        return [n for n, b in self.buffers.items() if b.role == "out"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "case_id": self.case_id,
+            "spec": self.spec,
+            "source": self.source,
+            "kernel_name": self.kernel_name,
+            "args": [a.to_json() for a in self.args],
+            "buffers": {n: b.to_json() for n, b in self.buffers.items()},
+            "grid": list(self.grid),
+            "num_warps": self.num_warps,
+            "features": list(self.features),
+            "seed": self.seed,
+            "generator_version": self.generator_version,
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> KernelCase:
+        if d.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported case schema {d.get('schema')!r} (expected {SCHEMA_VERSION})")
+        g = d["grid"]
+        return KernelCase(
+            spec=d["spec"], source=d["source"], kernel_name=d["kernel_name"],
+            args=[Arg.from_json(a) for a in d["args"]],
+            buffers={n: Buffer.from_json(b) for n, b in d["buffers"].items()},
+            grid=(int(g[0]), int(g[1]), int(g[2])), num_warps=int(d.get("num_warps", 4)),
+            features=list(d.get("features", [])), seed=d.get("seed"),
+            generator_version=d.get("generator_version", ""),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Builtin-only form for worker pipes: bytes for buffers, no numpy objects."""
+        return {
+            "case_id": self.case_id,
+            "source": self.source,
+            "kernel_name": self.kernel_name,
+            "args": [a.to_json() for a in self.args],
+            "buffers": {n: {"dtype": b.dtype, "role": b.role, "size": b.size,
+                            "data": np.ascontiguousarray(b.data).tobytes()}
+                        for n, b in self.buffers.items()},
+            "grid": list(self.grid),
+            "num_warps": self.num_warps,
+        }
