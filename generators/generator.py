@@ -30,7 +30,7 @@ from generators.render import render
 
 GENERATOR_VERSION = "1"
 
-FAMILIES = {"elementwise": 3.0, "reduce": 1.2, "dot": 1.2, "loop": 1.2, "gather": 1.0}
+FAMILIES = {"elementwise": 3.0, "reduce": 1.7, "dot": 1.6, "loop": 1.2, "gather": 1.0}
 INT_LIMIT = {"int8": 100, "int16": 30000, "int32": 2**30, "int64": 2**40}
 FLOAT_LIMIT = {"fp32": 1e6, "fp16": 2000.0, "bf16": 2000.0}
 DTYPE_WEIGHTS = {"fp32": 3.0, "fp16": 1.5, "bf16": 0.6, "int8": 0.8, "int16": 0.7, "int32": 2.0,
@@ -200,7 +200,7 @@ class Generator:
                          if need else None)
             extents.append(extent)
         batch, nbatch = None, 1
-        if axis < 3 and int(np.prod(self.grid)) <= 6 and self.on("grid_batch", 0.3):
+        if axis < 3 and int(np.prod(self.grid)) <= 6 and self.on("grid_batch", 0.4):
             nbatch = self.ch.integer(2, 3)
             self.grid[axis] = nbatch
             batch = self.let(f"pid_{axis}", S.pid(axis))
@@ -357,7 +357,7 @@ class Generator:
                 ops["math"] = 1.2 * self.weight("math_fn")
         else:
             ops["divmod"] = 1.0 * self.weight("int_divmod")
-            ops["bitwise"] = 1.0 * self.weight("bitwise")
+            ops["bitwise"] = 1.5 * self.weight("bitwise")
             ops["shift"] = 0.8 * self.weight("shift")
         kind = self.ch.weighted(ops)
         sub = (lambda: self.expr(leaves, dt, shape, depth - 1))  # noqa: E731
@@ -475,7 +475,7 @@ class Generator:
         """Causal, multi-range or negated masks, as the field reports use them."""
         rank = len(axes)
         kinds = {"none": 2.0, "multirange": 1.0 * self.weight("mask_multirange"),
-                 "not": 0.7 * self.weight("mask_not")}
+                 "not": 1.0 * self.weight("mask_not")}
         if rank == 2:
             kinds["causal"] = 1.5 * self.weight("mask_causal")
         k = self.ch.weighted(kinds)
@@ -549,7 +549,7 @@ class Generator:
             if transposed:
                 x = TV(S.trans(x.e), x.dt, (x.shape[1], x.shape[0]), x.lo, x.hi)
             leaves.append(TV(self.let(f"x{i}", x.e), x.dt, x.shape, x.lo, x.hi))
-        if rank == 2 and self.on("bias_broadcast", 0.3):
+        if rank == 2 and self.on("bias_broadcast", 0.35):
             leaves.append(self.bias(t))
         if self.on("index_values", 0.2):
             o = _place(t.offs[0], 0, rank)
@@ -561,7 +561,7 @@ class Generator:
         shape = tuple(t.blocks)
         dt = self.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])
         v = self.expr(leaves, dt, shape, self.ch.integer(1, 4))
-        if rank == 2 and self.on("reshape", 0.2):
+        if rank == 2 and self.on("reshape", 0.35):
             n = shape[0] * shape[1]
             flat = S.reshape(v.e, [n])
             bump = self.const_tile(1, dt, (n,)) if dt in ("int32", "fp32") else S.full([n], 1, dt)
@@ -586,7 +586,7 @@ class Generator:
         m = t.masks[1]
         ld = S.load(S.bin_("+", p, t.offs[1]), m, self.other_value(dt) if m is not None else None)
         row = S.expand(self.let("bias", ld), 0)
-        if self.on("broadcast_to", 0.5):
+        if self.on("broadcast_to", 0.6):
             return TV(S.bcast(row, list(t.blocks)), dt, tuple(t.blocks), min(lo, -2), max(hi, 2))
         return TV(row, dt, (1, t.blocks[1]), min(lo, -2), max(hi, 2))
 
@@ -599,8 +599,8 @@ class Generator:
             x = self.input_tile(t, self.pick_dtype(tuple(DTYPE_WEIGHTS)), f"x{i}")
             leaves.append(TV(self.let(f"x{i}", x.e), x.dt, x.shape, x.lo, x.hi))
         shape = tuple(t.blocks)
-        fn = self.ch.weighted({"sum": 2.0 * self.weight("reduce_sum"), "max": 1.0 * self.weight("reduce_max"),
-                               "min": 1.0 * self.weight("reduce_min"), "argmax": 1.0 * self.weight("argmax")})
+        fn = self.ch.weighted({"sum": 1.6 * self.weight("reduce_sum"), "max": 1.2 * self.weight("reduce_max"),
+                               "min": 1.2 * self.weight("reduce_min"), "argmax": 1.2 * self.weight("argmax")})
         dt = self.ch.pick(["fp32", "int32"])
         v = self.expr(leaves, dt, shape, self.ch.integer(0, 3))
         full_mask = self.tile_mask(t)
@@ -622,7 +622,7 @@ class Generator:
 
     def dot(self) -> None:
         dt = self.ch.weighted({"fp16": 2.0 * self.weight("dot_fp16"), "bf16": 1.0 * self.weight("dot_bf16"),
-                               "fp32": 1.5 * self.weight("dot_fp32"), "int8": 1.0 * self.weight("dot_int8")})
+                               "fp32": 1.5 * self.weight("dot_fp32"), "int8": 1.3 * self.weight("dot_int8")})
         bm, bn, bk = (self.ch.pick([16, 32]) for _ in range(3))
         t = self.tile(2, 1024, min_block=16, blocks=[bm, bn])
         nk = self.ch.integer(1, 3)

@@ -1,0 +1,121 @@
+"""Turn a backend's RunResult into an Outcome: kind, stage and dedup signature.
+
+Kinds (DESIGN.md): ok, crash (the backend process died on a signal), internal-error (an
+exception or assertion inside the compiler: Python errors in the frontend, MLIR verifier or pass
+failures, "PLEASE submit a bug report"), rejects-valid (a clean diagnostic on a kernel the
+reference accepts), miscompile, oob-write / oob-read (guard canaries or guard pages), timeout,
+unsupported (outside the backend's profile or our own pipeline: never a finding).
+"""
+
+from __future__ import annotations
+
+import re
+import signal as _signal
+
+import numpy as np
+
+from backends.result import RunResult
+from generators.case import KernelCase
+from oracles.compare import Divergence, compare_buffers
+from oracles.outcome import Outcome
+from oracles.reference import Reference
+from oracles.signature import make_signature
+
+INTERNAL_EXC = ("AttributeError", "AssertionError", "KeyError", "IndexError", "TypeError", "NameError",
+                "UnboundLocalError", "RecursionError", "ZeroDivisionError", "SystemError", "ValueError")
+INTERNAL_TEXT = re.compile(r"PLEASE submit a bug report|Assertion .* failed|Stack dump|verif(y|ication|ier)"
+                           r"|PassManager::run failed|LLVM ERROR|Internal Triton|internal compiler error"
+                           r"|" + "|".join(INTERNAL_EXC))
+
+
+def family_of(backend: str) -> str:
+    """`ascend@3.2.0rc4:Ascend910B3` -> `ascend`: signatures group releases of one backend."""
+    return re.split(r"[@:]", backend, maxsplit=1)[0]
+
+
+def signal_name(sig: int | None) -> str:
+    if sig is None:
+        return "exit"
+    try:
+        return _signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def classify_error(exc_type: str, text: str) -> str:
+    """internal-error for compiler bugs that show as exceptions, rejects-valid for diagnostics."""
+    if exc_type in INTERNAL_EXC or INTERNAL_TEXT.search(text or ""):
+        return "internal-error"
+    return "rejects-valid"
+
+
+def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome:
+    fam = family_of(result.backend)
+    st = result.status
+    text = "\n".join(x for x in (result.message, result.stderr_tail) if x)
+    if st == "unsupported":
+        return Outcome(result.backend, "unsupported", result.stage, result.message[:500])
+    if st == "timeout" or result.stage in ("runtime-timeout",):
+        stage = result.stage or "run"
+        return Outcome(result.backend, "timeout", stage, result.message[:500],
+                       make_signature(fam, "timeout", stage))
+    if st == "crash":
+        stage = result.stage or "worker"
+        sig = signal_name(result.signal)
+        return Outcome(result.backend, "crash", stage, f"{sig}: {text[-2000:]}",
+                       make_signature(fam, "crash", stage, text, sig),
+                       {"signal": result.signal, "exit_code": result.exit_code})
+    if st == "error":
+        stage = result.stage or "compile"
+        if stage == "adapter-crash":
+            kind = "crash"
+        elif stage == "runtime-fault":
+            kind = "oob-read" if re.search(r"\bread\b", text) else "oob-write" if "guard" in text else "crash"
+        else:
+            kind = classify_error(result.exc_type, text)
+        head = f"{result.exc_type}: {text}" if result.exc_type else text
+        return Outcome(result.backend, kind, stage, head[:4000], make_signature(fam, kind, stage, head),
+                       {"exc_type": result.exc_type})
+    if not result.executed or ref is None:
+        return Outcome(result.backend, "ok", "compile" if not result.executed else "run")
+    divs = compare_buffers(case, ref, result.outputs)
+    if not divs:
+        return Outcome(result.backend, "ok", "run")
+    return divergence_outcome(result.backend, case, divs)
+
+
+def divergence_outcome(backend: str, case: KernelCase, divs: list[Divergence]) -> Outcome:
+    oob = [d for d in divs if d.kind == "oob-write"]
+    first = oob[0] if oob else divs[0]
+    kind = first.kind
+    dtype = case.buffers[first.buffer].dtype
+    msg = "; ".join(f"{d.buffer}: {d.pattern} ({d.count}/{d.total})" for d in divs)
+    return Outcome(backend, kind, "run", msg,
+                   make_signature(family_of(backend), kind, "run", extra=f"{first.pattern}:{dtype}"),
+                   {"divergences": [d.to_json() for d in divs]})
+
+
+def cross_check(case: KernelCase, results: dict[str, RunResult]) -> list[Outcome]:
+    """Backends whose executed outputs disagree with the majority, for cases with no reference."""
+    groups: dict[bytes, list[str]] = {}
+    for name, r in results.items():
+        if r.status != "ok" or not r.executed:
+            continue
+        key = b"".join(np.ascontiguousarray(r.outputs[b]).tobytes() for b in sorted(r.outputs))
+        groups.setdefault(key, []).append(name)
+    if len(groups) < 2:
+        return []
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    if len(ranked[0]) == len(ranked[1]):
+        majority: list[str] = []
+    else:
+        majority = ranked[0]
+    out = []
+    for names in ranked:
+        if names is majority:
+            continue
+        for n in names:
+            out.append(Outcome(n, "miscompile", "cross-backend",
+                               f"outputs differ from {', '.join(majority) or 'an equal-sized group'}",
+                               make_signature(family_of(n), "miscompile", "cross-backend")))
+    return out

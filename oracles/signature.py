@@ -1,0 +1,82 @@
+"""Stable fingerprints of failures, so one bug is one finding however often it fires.
+
+A signature is `family|kind|stage|head|frames`: the backend family (not its version, so the same
+bug in two releases groups together and the finding lists both), the outcome kind and stage, the
+first meaningful error line and the top native frames of a stack dump, with paths, temp names,
+addresses, SSA numbers, source locations, shapes and constants normalised away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_NORMALISE = [
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),
+    (re.compile(r"(/[\w.\-+]+)+/([\w.\-+]+)"), r"\2"),  # paths -> basename
+    (re.compile(r"\btmp[\w]{4,}\b"), "tmp?"),
+    (re.compile(r"%[\w.#]+"), "%?"),
+    (re.compile(r"#loc\d*"), "#loc"),
+    (re.compile(r":\d+:\d+"), ":?:?"),
+    (re.compile(r"\bline \d+"), "line ?"),
+    (re.compile(r"tensor<[\dx?]+x"), "tensor<?x"),
+    (re.compile(r"\b\d+x\d+(x\d+)*\b"), "?x?"),
+    (re.compile(r"\b\d+\b"), "N"),
+    (re.compile(r"k_[0-9a-f]{16}"), "k_?"),
+    (re.compile(r"\s+"), " "),
+]
+_FRAME = re.compile(r"#\d+\s+0x[0-9a-fA-F]+\s+(?:in\s+)?(.+?)(?:\s+\(|$)")
+_SKIP_FRAMES = ("PrintStackTrace", "RunSignalHandlers", "SignalHandler", "linux-vdso", "__restore_rt",
+                "libc.so", "raise", "abort", "__assert_fail", "killpg", "gsignal")
+_HEAD_HINTS = ("error:", "Error", "Assertion", "assert", "cannot", "failed", "Unsupported", "unsupported",
+               "Exception", "Segmentation", "Aborted", "illegal", "invalid", "unknown", "not supported")
+
+
+def normalise(text: str) -> str:
+    for pat, rep in _NORMALISE:
+        text = pat.sub(rep, text)
+    return text.strip()
+
+
+def frames(text: str, top: int = 3) -> list[str]:
+    """Function names of the top native frames in an LLVM/gdb style stack dump."""
+    out = []
+    for line in text.splitlines():
+        m = _FRAME.search(line)
+        if not m:
+            continue
+        fn = m.group(1).strip()
+        if any(s in fn for s in _SKIP_FRAMES) or fn.startswith("0x"):
+            continue
+        fn = re.sub(r"\(.*", "", fn)  # drop argument lists
+        fn = re.sub(r"<.*>", "<>", fn)
+        out.append(fn)
+        if len(out) >= top:
+            break
+    return out
+
+
+def head_line(text: str) -> str:
+    """The first line that looks like the error itself, not context."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("remark:", "note:", "Traceback", "File ", "PLEASE submit", "Stack dump",
+                          "///", "0.", "#")):
+            continue
+        if any(h in ln for h in _HEAD_HINTS):
+            return ln
+    return lines[0] if lines else ""
+
+
+def make_signature(family: str, kind: str, stage: str, text: str = "", extra: str = "") -> str:
+    head = normalise(head_line(text))[:160] if text else ""
+    fr = ">".join(frames(text)) if text else ""
+    parts = [family, kind, stage, head, fr]
+    if extra:
+        parts.append(extra)
+    return "|".join(parts)
+
+
+def short_id(signature: str) -> str:
+    """A 10-hex-digit handle for a signature, for CLI use and file names."""
+    return hashlib.sha256(signature.encode()).hexdigest()[:10]
