@@ -1,0 +1,1 @@
+"""Campaigns, store, corpus and CLI of tritondiff (see DESIGN.md, section fuzz/)."""

@@ -21,7 +21,7 @@ FEATURES = [
     "int_arith", "float_arith", "compare", "bitwise", "shift", "int_divmod", "minmax", "cast",
     "math_fn", "reduce_sum", "reduce_max", "reduce_min", "argmax", "dot_fp16", "dot_bf16", "dot_fp32",
     "dot_int8", "loop_runtime", "loop_constexpr", "static_range", "loop_carried", "grid_1d", "grid_2d",
-    "grid_3d", "tail_block", "bf16_compute",
+    "grid_3d", "tail_block", "bf16_compute", "pid", "int_literal",
     "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64",
 ]
 

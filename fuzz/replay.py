@@ -1,0 +1,177 @@
+"""`tritondiff replay`: re-run corpus cases and report how each backend's verdict changed.
+
+This is what CI runs: exit status 1 when a backend fails where it used to pass (or a corpus file is
+malformed), 0 otherwise; fixes and changed signatures are reported but do not fail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzz.corpus import CorpusEntry, load_corpus, write_json_atomic
+from fuzz.pipeline import CROSS_PREFIX, Pipeline
+
+CHANGES = ("unchanged", "fixed", "new-failure", "changed-signature", "changed", "new-verdict", "invalid",
+           "not-run")
+
+
+def is_finding(kind: str | None) -> bool:
+    from oracles.outcome import FINDING_KINDS
+
+    return kind in FINDING_KINDS
+
+
+def classify(expected: dict[str, str] | None, actual: dict[str, str] | None) -> str:
+    """How a verdict moved from `expected` to `actual`, from a CI's point of view."""
+    if actual is None:
+        return "not-run"
+    if actual["kind"] == "invalid":
+        return "unchanged" if expected and expected["kind"] == "invalid" else "invalid"
+    if expected is None:
+        return "new-failure" if is_finding(actual["kind"]) else "new-verdict"
+    if expected["kind"] == actual["kind"] and expected.get("signature", "") == actual.get("signature", ""):
+        return "unchanged"
+    was, now = is_finding(expected["kind"]), is_finding(actual["kind"])
+    if was and now:
+        return "changed-signature"
+    if now:
+        return "new-failure"
+    if was and actual["kind"] == "ok":
+        return "fixed"
+    return "changed"
+
+
+@dataclass
+class Verdict:
+    file: str
+    case_id: str
+    backend: str
+    expected: dict[str, str] | None
+    actual: dict[str, str] | None
+    change: str
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _names_for(entry: CorpusEntry, override: list[str] | None) -> list[str]:
+    if override:
+        return list(override)
+    return [b for b in entry.expected if not b.startswith(CROSS_PREFIX)]
+
+
+def replay(paths: list[str], backends: list[str] | None = None, timeout: float = 60.0,
+           update: bool = False) -> dict[str, Any]:
+    """Replay every corpus file under `paths`; a JSON-able report."""
+    t0 = time.monotonic()
+    entries, errors = load_corpus(paths)
+    opened: dict[str, Any] = {}
+    unknown: dict[str, str] = {}
+    verdicts: list[Verdict] = []
+    updated: list[str] = []
+    try:
+        for entry in entries:
+            names = _names_for(entry, backends)
+            if not names:
+                errors.append(f"{entry.path}: 'expected' names no backend and no --backends given")
+                continue
+            bad = [n for n in names if n in unknown]
+            for n in names:
+                if n not in opened and n not in unknown:
+                    from fuzz.pipeline import _open_backend_fn
+
+                    open_backend = _open_backend_fn()
+                    try:
+                        opened[n] = open_backend(n)
+                    except ValueError as e:
+                        unknown[n] = str(e)
+                        bad.append(n)
+                        continue
+                    opened[n].warm()
+            if bad:
+                errors.append(f"{entry.path}: cannot open backend(s) {', '.join(bad)}: "
+                              f"{unknown[bad[0]]} (choose others with --backends)")
+                continue
+            pipeline = Pipeline(names, timeout, opened=opened)
+            names = list(pipeline.backends)  # canonical, as stored in `expected`
+            run = pipeline.run(entry.case)
+            actual = run.verdicts()
+            if not run.valid:
+                actual = {n: {"kind": "invalid", "signature": ""} for n in names}
+            messages = {(f"{CROSS_PREFIX}{r.backend}" if r.origin == "cross" else r.backend): r.message
+                        for r in run.records}
+            keys = list(dict.fromkeys([*names, *[k for k in entry.expected if k.startswith(CROSS_PREFIX)],
+                                       *actual]))
+            for key in keys:
+                if key.startswith(CROSS_PREFIX) and key not in actual and run.ref is not None:
+                    # Judged against a reference now: no cross-check ran, so no cross verdict to compare.
+                    continue
+                exp = entry.expected.get(key)
+                act = actual.get(key)
+                if act is None and key.startswith(CROSS_PREFIX):
+                    act = {"kind": "ok", "signature": ""}  # the divergence is gone
+                msg = messages.get(key, "")
+                if not run.valid:
+                    msg = msg or f"reference refused the case: {run.reason}"
+                verdicts.append(Verdict(str(entry.path), entry.case.case_id, key, exp, act,
+                                        classify(exp, act), msg.strip().splitlines()[0][:300] if msg else ""))
+            if update and run.valid:
+                keep = {k: v for k, v in entry.expected.items()
+                        if k not in names and not k.startswith(CROSS_PREFIX)}
+                new_expected = {**keep, **actual}
+                if new_expected != entry.expected:
+                    entry.expected = new_expected
+                    write_json_atomic(Path(entry.path), entry.to_json())
+                    updated.append(str(entry.path))
+    finally:
+        for b in opened.values():
+            try:
+                b.close()
+            except Exception:
+                pass
+    counts = {c: 0 for c in CHANGES}
+    for v in verdicts:
+        counts[v.change] += 1
+    new_failures = counts["new-failure"]
+    return {
+        "command": "replay",
+        "files": len(entries) + len(errors),
+        "cases": len(entries),
+        "verdicts": len(verdicts),
+        "changes": counts,
+        "new_failures": new_failures,
+        "malformed": errors,
+        "updated": updated,
+        "results": [v.to_json() for v in verdicts],
+        "wall_s": time.monotonic() - t0,
+        "ok": new_failures == 0 and not errors,
+    }
+
+
+def render(report: dict[str, Any], verbose: bool = False) -> str:
+    lines = []
+    for err in report["malformed"]:
+        lines.append(f"MALFORMED  {err}")
+    for v in report["results"]:
+        if v["change"] == "unchanged" and not verbose:
+            continue
+        exp = v["expected"]["kind"] if v["expected"] else "-"
+        act = v["actual"]["kind"] if v["actual"] else "-"
+        line = f"{v['change'].upper():18s} {v['backend']:16s} {exp} -> {act}  {v['file']}"
+        if v["change"] == "changed-signature" and v["expected"] and v["actual"]:
+            line += (f"\n{'':19s}was: {v['expected']['signature'][:100]}"
+                     f"\n{'':19s}now: {v['actual']['signature'][:100]}")
+        if v["message"] and v["change"] != "unchanged":
+            line += f"\n{'':19s}{v['message'][:200]}"
+        lines.append(line)
+    c = report["changes"]
+    parts = [f"{n} {k}" for k, n in c.items() if n]
+    lines.append(f"replayed {report['cases']} case(s), {report['verdicts']} verdict(s): "
+                 f"{', '.join(parts) or 'nothing to compare'}"
+                 + (f"; {len(report['malformed'])} malformed file(s)" if report["malformed"] else "")
+                 + (f"; updated {len(report['updated'])} file(s)" if report["updated"] else ""))
+    return "\n".join(lines)

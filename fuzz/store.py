@@ -1,0 +1,390 @@
+"""SQLite store of campaigns, cases, outcomes and deduplicated findings.
+
+One file per campaign by default (`runs/<campaign>.sqlite`), WAL mode so `show`/`stats` can read
+while a campaign writes. A case, its outcomes and its findings are written in one transaction: a
+`kill -9` at any moment loses at most the case in flight, and a rerun of the same campaign
+resumes with the indices not committed yet. A file may hold several campaigns (same file, other
+config); findings are keyed by signature alone, so they deduplicate across campaigns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzz.records import CaseRecord
+
+SCHEMA_VERSION = 1
+FINDING_STATUSES = ("new", "known", "ignored")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    campaign INTEGER NOT NULL REFERENCES campaigns(id),
+    idx INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    case_id TEXT NOT NULL,
+    features TEXT NOT NULL,
+    validity TEXT NOT NULL CHECK (validity IN ('valid', 'invalid')),
+    reason TEXT NOT NULL DEFAULT '',
+    case_json TEXT,
+    gen_s REAL NOT NULL DEFAULT 0,
+    ref_s REAL NOT NULL DEFAULT 0,
+    backend_s REAL NOT NULL DEFAULT 0,
+    judge_s REAL NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    PRIMARY KEY (campaign, idx)
+);
+CREATE INDEX IF NOT EXISTS cases_case_id ON cases(case_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    compile_s REAL NOT NULL,
+    run_s REAL NOT NULL,
+    wall_s REAL NOT NULL,
+    message TEXT NOT NULL,
+    FOREIGN KEY (campaign, idx) REFERENCES cases(campaign, idx)
+);
+CREATE INDEX IF NOT EXISTS outcomes_case ON outcomes(campaign, idx);
+CREATE INDEX IF NOT EXISTS outcomes_signature ON outcomes(signature);
+CREATE TABLE IF NOT EXISTS findings (
+    id INTEGER PRIMARY KEY,
+    signature TEXT NOT NULL UNIQUE,
+    backend TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    first_campaign INTEGER NOT NULL,
+    first_case INTEGER NOT NULL,
+    first_case_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'known', 'ignored')),
+    message TEXT NOT NULL,
+    case_json TEXT,
+    outputs_json TEXT
+);
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked; the message names the file and what to do."""
+
+
+@dataclass
+class Finding:
+    """A deduplicated finding row."""
+
+    id: int
+    signature: str
+    backend: str
+    kind: str
+    stage: str
+    first_campaign: int
+    first_case: int
+    first_case_id: str
+    count: int
+    first_seen: str
+    last_seen: str
+    status: str
+    message: str
+    case_json: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+
+    def to_json(self, full: bool = False) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("case_json", "outputs")}
+        if full:
+            d["case"] = self.case_json
+            d["outputs"] = self.outputs
+        return d
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    """Identity of a campaign: what decides which kernels index i produces and where they run."""
+    key = {k: config.get(k) for k in ("backends", "seed", "weights", "generator_version")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Store:
+    """A campaign database. Single writer (the campaign's main thread); readers may be many."""
+
+    def __init__(self, path: str | Path, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such store (run `tritondiff fuzz --db {self.path}` first)")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed transaction survives the process being killed
+            # (it is in the WAL file); only an OS crash or power loss may lose the last ones.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._check_schema()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a usable tritondiff store: {e}") from e
+
+    # ---- schema ---------------------------------------------------------------------------
+    def _check_schema(self) -> None:
+        have = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+        if have:
+            row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = row[0] if row else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema {version} is newer than this tritondiff supports "
+                    f"({SCHEMA_VERSION}); upgrade tritondiff or use another --db")
+            if version == SCHEMA_VERSION:
+                return
+        tables = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name IN "
+            "('campaigns', 'cases', 'outcomes', 'findings')").fetchall()
+        if tables and not have:
+            raise StoreError(f"{self.path}: has tritondiff-like tables but no schema_version; "
+                             "not a store this tritondiff wrote")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self.db.execute(stmt)
+            self.db.execute("DELETE FROM schema_version")
+            self.db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- campaigns ------------------------------------------------------------------------
+    def open_campaign(self, name: str, config: dict[str, Any]) -> tuple[int, bool]:
+        """The campaign with this config's fingerprint, created if absent; (id, resumed)."""
+        fp = fingerprint(config)
+        row = self.db.execute("SELECT id FROM campaigns WHERE fingerprint=?", (fp,)).fetchone()
+        if row:
+            return int(row[0]), True
+        cur = self.db.execute(
+            "INSERT INTO campaigns(name, created, fingerprint, config) VALUES (?,?,?,?)",
+            (name, now(), fp, json.dumps(config, sort_keys=True)))
+        return int(cur.lastrowid), False
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, name, created, config FROM campaigns ORDER BY id").fetchall()
+        return [{"id": r[0], "name": r[1], "created": r[2], "config": json.loads(r[3])} for r in rows]
+
+    def campaign_config(self, campaign: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT config FROM campaigns WHERE id=?", (campaign,)).fetchone()
+        if not row:
+            raise StoreError(f"{self.path}: no campaign {campaign}")
+        return json.loads(row[0])
+
+    def committed_indices(self, campaign: int) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT idx FROM cases WHERE campaign=?", (campaign,))}
+
+    # ---- writing one case -----------------------------------------------------------------
+    def record_case(self, rec: CaseRecord) -> list[str]:
+        """Write a case, its outcomes and finding upserts atomically; return new signatures."""
+        findings = rec.findings()
+        stamp = now()
+        case_json = json.dumps(rec.case_json) if (findings and rec.case_json is not None) else None
+        outputs_json = json.dumps(rec.outputs_summary) if (findings and rec.outputs_summary) else None
+        new: list[str] = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT INTO cases(campaign, idx, seed, case_id, features, validity, reason, case_json,"
+                " gen_s, ref_s, backend_s, judge_s, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.campaign, rec.index, rec.seed, rec.case_id, json.dumps(sorted(rec.features)),
+                 "valid" if rec.valid else "invalid", rec.reason, case_json, rec.gen_s, rec.ref_s,
+                 rec.backend_s, rec.judge_s, stamp))
+            self.db.executemany(
+                "INSERT INTO outcomes(campaign, idx, backend, origin, kind, stage, signature, compile_s,"
+                " run_s, wall_s, message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(rec.campaign, rec.index, o.backend, o.origin, o.kind, o.stage, o.signature,
+                  o.compile_s, o.run_s, o.wall_s, o.message) for o in rec.outcomes])
+            for o in findings:
+                cur = self.db.execute(
+                    "UPDATE findings SET count = count + 1, last_seen = ? WHERE signature = ?",
+                    (stamp, o.signature))
+                if cur.rowcount == 0:
+                    self.db.execute(
+                        "INSERT INTO findings(signature, backend, kind, stage, first_campaign, first_case,"
+                        " first_case_id, count, first_seen, last_seen, status, message, case_json,"
+                        " outputs_json) VALUES (?,?,?,?,?,?,?,1,?,?,'new',?,?,?)",
+                        (o.signature, o.backend, o.kind, o.stage, rec.campaign, rec.index, rec.case_id,
+                         stamp, stamp, o.message, case_json, outputs_json))
+                    new.append(o.signature)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return new
+
+    # ---- reading --------------------------------------------------------------------------
+    def known_signatures(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT signature FROM findings")}
+
+    def campaign_signatures(self, campaign: int) -> set[str]:
+        """Finding signatures this campaign has seen (new to it or not)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT o.signature FROM outcomes o JOIN findings f ON f.signature = o.signature"
+            " WHERE o.campaign = ?", (campaign,))
+        return {r[0] for r in rows}
+
+    def case_counts(self, campaign: int | None = None) -> dict[str, int]:
+        where, args = _where_campaign(campaign)
+        rows = self.db.execute(f"SELECT validity, COUNT(*) FROM cases {where} GROUP BY validity", args)
+        counts = {"valid": 0, "invalid": 0}
+        counts.update({r[0]: r[1] for r in rows})
+        counts["cases"] = counts["valid"] + counts["invalid"]
+        return counts
+
+    def outcome_counts(self, campaign: int | None = None) -> dict[str, dict[str, int]]:
+        """{backend: {kind: n}} over judged outcomes (cross-check divergences under their backend)."""
+        where, args = _where_campaign(campaign)
+        out: dict[str, dict[str, int]] = {}
+        for backend, kind, n in self.db.execute(
+                f"SELECT backend, kind, COUNT(*) FROM outcomes {where} GROUP BY backend, kind", args):
+            out.setdefault(backend, {})[kind] = n
+        return out
+
+    def feature_counts(self, campaign: int | None = None) -> dict[str, int]:
+        where, args = _where_campaign(campaign)
+        counts: dict[str, int] = {}
+        for (feats,) in self.db.execute(f"SELECT features FROM cases {where}", args):
+            for f in json.loads(feats):
+                counts[f] = counts.get(f, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def invalid_reasons(self, campaign: int | None = None, limit: int = 10) -> list[tuple[str, int]]:
+        where, args = _where_campaign(campaign)
+        where = (where + " AND" if where else "WHERE") + " validity = 'invalid'"
+        # Reasons read "category: detail"; group by category so counts are not split by numbers.
+        rows = self.db.execute(
+            "SELECT CASE WHEN instr(reason, ': ') > 0 THEN substr(reason, 1, instr(reason, ': ') - 1)"
+            f" ELSE reason END AS cat, COUNT(*) AS n FROM cases {where} GROUP BY cat ORDER BY n DESC LIMIT ?",
+            (*args, limit))
+        return [(r[0], r[1]) for r in rows]
+
+    def timing(self, campaign: int | None = None) -> dict[str, float]:
+        where, args = _where_campaign(campaign)
+        row = self.db.execute(
+            f"SELECT COALESCE(SUM(gen_s),0), COALESCE(SUM(ref_s),0), COALESCE(SUM(backend_s),0),"
+            f" COALESCE(SUM(judge_s),0) FROM cases {where}", args).fetchone()
+        return {"gen_s": row[0], "ref_s": row[1], "backend_s": row[2], "judge_s": row[3]}
+
+    def findings(self, campaign: int | None = None, status: str | None = None,
+                 backend: str | None = None) -> list[Finding]:
+        clauses, args = [], []
+        if campaign is not None:
+            clauses.append("signature IN (SELECT signature FROM outcomes WHERE campaign = ?)")
+            args.append(campaign)
+        if status:
+            clauses.append("status = ?")
+            args.append(status)
+        if backend:
+            clauses.append("backend = ?")
+            args.append(backend)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self.db.execute(f"SELECT {_FINDING_COLS} FROM findings {where} ORDER BY count DESC, id",
+                               args).fetchall()
+        return [_finding(r) for r in rows]
+
+    def finding(self, key: str) -> Finding:
+        """A finding by id (`12`, `#12`) or by a unique signature prefix."""
+        k = key.strip()
+        if k.lstrip("#").isdigit():
+            row = self.db.execute(f"SELECT {_FINDING_COLS} FROM findings WHERE id = ?",
+                                  (int(k.lstrip("#")),)).fetchone()
+            if row:
+                return _finding(row)
+        if not k:
+            raise StoreError("empty finding key")
+        pattern = k.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.execute(
+            f"SELECT {_FINDING_COLS} FROM findings WHERE signature LIKE ? ESCAPE '\\' ORDER BY id LIMIT 11",
+            (pattern,)).fetchall()
+        exact = [r for r in rows if r[1] == k]
+        if exact:
+            return _finding(exact[0])
+        if not rows:
+            raise StoreError(f"no finding with id or signature prefix {key!r} in {self.path}")
+        if len(rows) > 1:
+            shown = "\n  ".join(f"#{r[0]} {r[1]}" for r in rows[:10])
+            raise StoreError(f"{key!r} matches several findings; be more specific:\n  {shown}")
+        return _finding(rows[0])
+
+    def set_status(self, keys: Iterable[str], status: str) -> list[Finding]:
+        if status not in FINDING_STATUSES:
+            raise StoreError(f"unknown status {status!r}; choose from {', '.join(FINDING_STATUSES)}")
+        found = [self.finding(k) for k in keys]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE findings SET status = ? WHERE id = ?",
+                                [(status, f.id) for f in found])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return found
+
+    def case_row(self, campaign: int, index: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT seed, case_id, features, validity, reason, case_json FROM cases"
+            " WHERE campaign = ? AND idx = ?", (campaign, index)).fetchone()
+        if not row:
+            return None
+        return {"seed": row[0], "case_id": row[1], "features": json.loads(row[2]), "validity": row[3],
+                "reason": row[4], "case": json.loads(row[5]) if row[5] else None}
+
+    def case_outcomes(self, campaign: int, index: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT backend, origin, kind, stage, signature, compile_s, run_s, wall_s, message"
+            " FROM outcomes WHERE campaign = ? AND idx = ? ORDER BY id", (campaign, index))
+        keys = ("backend", "origin", "kind", "stage", "signature", "compile_s", "run_s", "wall_s", "message")
+        return [dict(zip(keys, r)) for r in rows]
+
+
+_FINDING_COLS = ("id, signature, backend, kind, stage, first_campaign, first_case, first_case_id, count,"
+                 " first_seen, last_seen, status, message, case_json, outputs_json")
+
+
+def _finding(r: tuple) -> Finding:
+    return Finding(*r[:13], case_json=json.loads(r[13]) if r[13] else None,
+                   outputs=json.loads(r[14]) if r[14] else None)
+
+
+def _where_campaign(campaign: int | None) -> tuple[str, tuple]:
+    return ("WHERE campaign = ?", (campaign,)) if campaign is not None else ("", ())
