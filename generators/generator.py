@@ -624,6 +624,8 @@ class Generator:
         dt = self.ch.weighted({"fp16": 2.0 * self.weight("dot_fp16"), "bf16": 1.0 * self.weight("dot_bf16"),
                                "fp32": 1.5 * self.weight("dot_fp32"), "int8": 1.3 * self.weight("dot_int8")})
         bm, bn, bk = (self.ch.pick([16, 32]) for _ in range(3))
+        if dt == "int8":
+            bk = 32  # int8 MMA instructions need K >= 32 (Triton rejects smaller K on sm_80+)
         t = self.tile(2, 1024, min_block=16, blocks=[bm, bn])
         nk = self.ch.integer(1, 3)
         ktail = self.on("tail_block", 0.3)

@@ -55,7 +55,7 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
     text = "\n".join(x for x in (result.message, result.stderr_tail) if x)
     if st == "unsupported":
         return Outcome(result.backend, "unsupported", result.stage, result.message[:500])
-    if st == "timeout" or result.stage in ("runtime-timeout",):
+    if st == "timeout" or result.stage in ("runtime-timeout", "adapter-timeout"):
         stage = result.stage or "run"
         return Outcome(result.backend, "timeout", stage, result.message[:500],
                        make_signature(fam, "timeout", stage))
