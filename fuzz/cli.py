@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-reference", action="store_true", help="with --generate: skip the reference")
     st.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    rd = sub.add_parser("reduce", help="reduce a finding to a minimal kernel with the same signature")
+    rd.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
+    rd.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
+    rd.add_argument("--budget", type=_positive_float, default=120.0, help="seconds (default 120)")
+    rd.add_argument("--timeout", type=_positive_float, default=30.0, help="seconds per run of a candidate")
+    rd.add_argument("--corpus", type=Path, default=None, help="also save the minimal case in this corpus dir")
+    rd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
     return p
@@ -317,7 +325,31 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
+def cmd_reduce(args: argparse.Namespace) -> int:
+    from fuzz.reduce import reduce_finding
+    from fuzz.store import Store
+    from generators.case import KernelCase
+
+    db = default_db(args.db)
+    with Store(db, create=False) as st:
+        f = st.finding(args.finding)
+        backends = st.campaign_config(f.first_campaign).get("backends", [])
+    if not f.case_json:
+        raise UsageError(f"finding #{f.id} has no stored case to reduce")
+    case = KernelCase.from_json(f.case_json)
+    with stdout_to_stderr(args.json):
+        res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget)
+    if args.json:
+        emit_json(sys.stdout, {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
+                               "summary": res.stats.summary(), "before": res.stats.before,
+                               "after": res.stats.after, "source": res.case.source})
+    else:
+        print(res.case.source)
+        print(res.stats.summary())
+    return EXIT_OK
+
+
+COMMANDS = {"reduce": cmd_reduce, "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends}
 
 

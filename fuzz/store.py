@@ -81,7 +81,9 @@ CREATE TABLE IF NOT EXISTS findings (
     status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'known', 'ignored')),
     message TEXT NOT NULL,
     case_json TEXT,
-    outputs_json TEXT
+    outputs_json TEXT,
+    reduced_json TEXT,
+    reduce_summary TEXT
 );
 """
 
@@ -251,6 +253,23 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         return new
+
+    def set_reduced(self, signature: str, case_json: dict[str, Any], summary: str) -> None:
+        """Keep the minimal kernel next to the finding; the original case stays as it was."""
+        self.db.execute("UPDATE findings SET reduced_json = ?, reduce_summary = ? WHERE signature = ?",
+                        (json.dumps(case_json), summary, signature))
+
+    def reduced(self, signature: str) -> tuple[dict[str, Any] | None, str]:
+        row = self.db.execute("SELECT reduced_json, reduce_summary FROM findings WHERE signature = ?",
+                              (signature,)).fetchone()
+        if not row or row[0] is None:
+            return None, ""
+        return json.loads(row[0]), row[1] or ""
+
+    def affected_backends(self, signature: str) -> list[str]:
+        """Every backend (release, target) on which this signature was seen."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT backend FROM outcomes WHERE signature = ? ORDER BY backend", (signature,))]
 
     # ---- reading --------------------------------------------------------------------------
     def known_signatures(self) -> set[str]:

@@ -62,13 +62,13 @@ def rebuild(case: KernelCase, spec: dict[str, Any]) -> KernelCase:
         if n.get("e") == "arange" and n.get("cx"):
             used.add(n["cx"])
     spec["params"] = [p for p in spec["params"] if p["name"] in used]
-    args = [a for a in case.args if a.name in used]
-    for a in args:  # keep launch values in sync with the spec's defaults
-        for p in spec["params"]:
-            if p["name"] == a.name and p["kind"] != "ptr":
-                a.value = p["value"]
+    args = [copy.copy(a) for a in case.args if a.name in used]
+    values = {p["name"]: p.get("value") for p in spec["params"] if p["kind"] != "ptr"}
+    for a in args:  # launch values follow the spec's (the reducer edits those)
+        if a.name in values:
+            a.value = values[a.name]
     bufs = {a.buffer: case.buffers[a.buffer] for a in args if a.kind == "ptr" and a.buffer}
-    return case_from_spec(spec, [copy.copy(a) for a in args], bufs, case.seed)
+    return case_from_spec(spec, args, bufs, case.seed)
 
 
 class Reducer:

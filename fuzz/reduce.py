@@ -1,0 +1,123 @@
+"""Reduce a finding to a minimal kernel that still shows the same signature.
+
+The predicate a candidate must satisfy, so a reduced kernel is as trustworthy as the original:
+  1. the reference evaluator accepts it (no undefined behaviour: bounds, overflow, races),
+  2. it is inside the failing backend's capability profile,
+  3. the failing backend still produces the finding's exact signature,
+  4. every healthy backend of the campaign (those that agreed with the reference on the original
+     case) still agrees with the reference on the candidate.
+Results are cached by case content hash (inside `generators.reduce.Reducer`), so no variant runs
+twice.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.profiles import unsupported_reason
+from generators.case import KernelCase
+from generators.reduce import Reducer, ReduceStats
+from oracles.judge import judge
+from oracles.reference import UndefinedBehaviour, evaluate
+
+# A timeout finding costs the whole per-case timeout for every candidate that still hangs.
+TIMEOUT_CAP_S = 3.0
+
+
+@dataclass
+class ReduceResult:
+    case: KernelCase
+    stats: ReduceStats
+
+
+def _open(name: str) -> Any:
+    from backends.backend import open_backend
+
+    return open_backend(name)
+
+
+def make_predicate(target_backend: Any, signature: str, healthy: list[Any], timeout: float):
+    """The 'still interesting' test for candidates (see module docstring)."""
+
+    def interesting(case: KernelCase) -> bool:
+        try:
+            ref = evaluate(case)
+        except UndefinedBehaviour:
+            return False
+        if unsupported_reason(target_backend.name, list(case.features)):
+            return False
+        res = target_backend.run(case, timeout)
+        if judge(case, ref, res).signature != signature:
+            return False
+        for b in healthy:
+            if unsupported_reason(b.name, list(case.features)):
+                continue
+            if judge(case, ref, b.run(case, timeout)).kind != "ok":
+                return False
+        return True
+
+    return interesting
+
+
+def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float) -> list[Any]:
+    """Backends other than `failing` that agree with the reference on the original case."""
+    try:
+        ref = evaluate(case)
+    except UndefinedBehaviour:
+        return []
+    out = []
+    for n in names:
+        b = _open(n)
+        if b.name == failing:
+            b.close()
+            continue
+        if unsupported_reason(b.name, list(case.features)) is None and \
+                judge(case, ref, b.run(case, timeout)).kind == "ok":
+            out.append(b)
+        else:
+            b.close()
+    return out
+
+
+def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, others: list[str],
+                timeout: float = 30.0, budget_s: float = 120.0, max_steps: int = 2000,
+                progress: Any = None) -> ReduceResult:
+    """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends."""
+    if kind == "timeout":
+        timeout = min(timeout, TIMEOUT_CAP_S)
+    target = _open(backend)
+    healthy = healthy_backends(case, target.name, others, timeout)
+    try:
+        pred = make_predicate(target, signature, healthy, timeout)
+        reducer = Reducer(case, pred, budget_s=budget_s, max_steps=max_steps, progress=progress)
+        small = reducer.run()
+        return ReduceResult(small, reducer.stats)
+    finally:
+        for b in [target, *healthy]:
+            b.close()
+
+
+def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout: float,
+                   corpus_dir: str | Path | None, store_path: str | Path | None,
+                   budget_s: float = 120.0, progress: Any = None) -> ReduceResult:
+    """Campaign hook and CLI entry: reduce, then keep the minimal case in the store and corpus."""
+    prog = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = reduce_case(case, outcome.backend, outcome.signature, outcome.kind, backends, timeout,
+                         budget_s, progress=prog)
+    summary = result.stats.summary()
+    prog(f"reduced {outcome.signature[:70]}: {summary}")
+    if store_path is not None:
+        from fuzz.store import Store
+
+        with Store(store_path) as st:
+            st.set_reduced(outcome.signature, result.case.to_json(), summary)
+    if corpus_dir is not None:
+        from fuzz.corpus import save_case
+
+        save_case(Path(corpus_dir), result.case, {outcome.backend: {"kind": outcome.kind,
+                                                                    "signature": outcome.signature}},
+                  f"reduced from {case.case_id}: {summary}")
+    return result
