@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where cases of new findings are saved (default corpus/)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
+    f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
+                   help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
@@ -134,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--timeout", type=_positive_float, default=30.0, help="seconds per run of a candidate")
     rd.add_argument("--corpus", type=Path, default=None, help="also save the minimal case in this corpus dir")
     rd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
+    su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2",
+                    help="backends to prepare (default: every backend the test suite uses)")
+    su.add_argument("--system", action="store_true",
+                    help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")
 
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
@@ -192,6 +200,19 @@ def _weights(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_weights(args.weights, args.exclude, known)
 
 
+def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+    """`cuda=/usr/bin/python3` -> {"cuda": {"env_python": "/usr/bin/python3"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        name, sep, py = item.partition("=")
+        if not sep or not py:
+            raise UsageError(f"--env-python {item!r}: expected BACKEND=PYTHON")
+        if name not in backends:
+            raise UsageError(f"--env-python {item!r}: {name!r} is not one of --backends")
+        out[name] = {"env_python": py}
+    return out
+
+
 # ---- commands -----------------------------------------------------------------------------------
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.campaign import Campaign, CampaignConfig
@@ -203,7 +224,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
         corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce)
+        reduce=args.reduce, backend_opts=_env_pythons(args.env_python, backends))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:
@@ -349,7 +370,29 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"reduce": cmd_reduce, "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Idempotent: a second run finds everything in place and returns at once."""
+    from backends.envs import ensure_env
+    from backends.registry import resolve
+
+    names = parse_backends(args.backends)
+    if args.system:
+        from fuzz.system_setup import ensure_debian_packages
+
+        ensure_debian_packages()
+    elif any(n.startswith("ascend") for n in names):
+        from backends.ascend.setup import ensure_toolchain
+
+        ensure_toolchain(install=False)  # says exactly what to install when missing
+    for n in names:
+        cfg = resolve(n)
+        py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
+        print(f"{cfg.name}: {py}")
+    return EXIT_OK
+
+
+COMMANDS = {"setup": cmd_setup, "reduce": cmd_reduce,
+            "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends}
 
 

@@ -1,0 +1,32 @@
+"""Debian packages tritondiff's backends and reports need, installed when missing (as root).
+
+mlir-19-tools and llvm-19 lower triton-ascend's linalg to CPU code; chromium renders the HTML
+campaign report in its screenshot test. Not root: say exactly what to run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+PACKAGES = {"mlir-19-tools": "/usr/lib/llvm-19/bin/mlir-opt", "llvm-19": "/usr/lib/llvm-19/bin/llc",
+            "chromium": "/usr/bin/chromium"}
+
+
+def missing() -> list[str]:
+    return [pkg for pkg, path in PACKAGES.items() if not os.path.exists(path)]
+
+
+def ensure_debian_packages() -> None:
+    need = missing()
+    if not need:
+        return
+    cmd = ["apt-get", "install", "-y", "-q", *need]
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError(f"missing Debian packages {need}: run `apt-get update && {' '.join(cmd)}` as root")
+    print(f"installing {' '.join(need)} ...", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
