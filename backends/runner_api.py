@@ -62,3 +62,20 @@ def ok_result(outputs: dict[str, bytes], executed: bool, compile_s: float, run_s
               versions: dict[str, str] | None = None) -> dict:
     return {"status": "ok", "executed": executed, "outputs": outputs, "compile_s": compile_s,
             "run_s": run_s, "artifacts": artifacts or {}, "versions": versions or {}}
+
+
+# Stage progress: the worker installs a hook that forwards each stage to the orchestrator, so a
+# case that kills the worker (SIGSEGV inside an MLIR pass, say) is still attributed to a stage.
+_stage_hook = None
+
+
+def set_stage_hook(hook) -> None:
+    """Install the worker's stage callback (None to remove it)."""
+    global _stage_hook
+    _stage_hook = hook
+
+
+def report_stage(stage: str) -> None:
+    """Tell the orchestrator the runner is entering `stage`; a no-op outside a worker."""
+    if _stage_hook is not None:
+        _stage_hook(stage)

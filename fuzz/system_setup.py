@@ -1,7 +1,8 @@
 """Debian packages tritondiff's backends and reports need, installed when missing (as root).
 
 mlir-19-tools and llvm-19 lower triton-ascend's linalg to CPU code; chromium renders the HTML
-campaign report in its screenshot test. Not root: say exactly what to run instead.
+campaign report in its screenshot test; lld-19 links hip kernels for triton releases up to 3.4.
+Not root: say exactly what to run instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 
 PACKAGES = {"mlir-19-tools": "/usr/lib/llvm-19/bin/mlir-opt", "llvm-19": "/usr/lib/llvm-19/bin/llc",
+            "lld-19": "/usr/lib/llvm-19/bin/ld.lld",
             "chromium": "/usr/bin/chromium"}
 
 

@@ -1,0 +1,232 @@
+"""Python environments that backends run in, so the orchestrator never imports triton.
+
+Stock `triton`, `triton-ascend` and spine-triton all install a package named `triton`, so each
+backend version lives in its own interpreter:
+
+* a *managed* env is a venv under `$TRITONDIFF_HOME/envs/<name>` (default
+  `~/.cache/tritondiff/envs`), created with `python -m venv` and pip-installed from a pinned
+  requirement list. Creation is idempotent and serialised by a file lock, so two campaigns that
+  start together build it once. A marker file records the requirement list: a changed pin
+  rebuilds the env, and an env built by hand (no marker) whose installed distributions already
+  match every pin is adopted as it is.
+* an *external* env is a path to an existing Python that already has the backend (a GPU box,
+  an Ascend or SpacemiT machine with vendor toolkits). tritondiff never installs into it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["EnvError", "EnvSpec", "ensure_env", "env_dir", "envs_home", "home", "is_installed",
+           "python_path"]
+
+MARKER = "tritondiff-env.json"
+PIP_TAIL_LINES = 30
+
+
+class EnvError(RuntimeError):
+    """An environment could not be found or built; the message says what to do about it."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Where a backend's Python comes from: a managed venv (`requirements`) or an external one."""
+
+    name: str
+    requirements: tuple[str, ...] = ()
+    external_python: str | None = None
+    extra_pip_args: tuple[str, ...] = field(default=())
+
+    @property
+    def managed(self) -> bool:
+        return self.external_python is None
+
+    def describe(self) -> str:
+        if self.managed:
+            return f"managed env {self.name!r} ({' '.join(self.requirements)})"
+        return f"external python {self.external_python}"
+
+
+def home() -> Path:
+    """Root of tritondiff's caches: `$TRITONDIFF_HOME`, default `~/.cache/tritondiff`."""
+    env = os.environ.get("TRITONDIFF_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tritondiff"
+
+
+def envs_home() -> Path:
+    return home() / "envs"
+
+
+def env_dir(spec: EnvSpec) -> Path | None:
+    """The venv directory of a managed env; None for an external one."""
+    return envs_home() / spec.name if spec.managed else None
+
+
+def python_path(spec: EnvSpec) -> Path:
+    """The interpreter a worker for this env is started with (it may not exist yet)."""
+    if spec.external_python is not None:
+        return Path(spec.external_python)
+    d = env_dir(spec)
+    assert d is not None
+    return d / "bin" / "python"
+
+
+def _marker_ok(spec: EnvSpec) -> bool:
+    d = env_dir(spec)
+    if d is None:
+        return False
+    try:
+        data = json.loads((d / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("requirements") == list(spec.requirements) and python_path(spec).exists()
+
+
+def is_installed(spec: EnvSpec) -> bool:
+    """True when the env can start a worker now, without building anything."""
+    if not spec.managed:
+        p = python_path(spec)
+        return p.is_file() and os.access(p, os.X_OK)
+    return _marker_ok(spec)
+
+
+def ensure_env(spec: EnvSpec, log: Callable[[str], None] | None = None) -> Path:
+    """Return the env's python, building the managed venv first if needed."""
+    py = python_path(spec)
+    if not spec.managed:
+        if not py.exists():
+            raise EnvError(f"external python {py} does not exist (check --env-python)")
+        if not os.access(py, os.X_OK):
+            raise EnvError(f"external python {py} is not executable")
+        return py
+    if _marker_ok(spec):
+        return py
+    envs_home().mkdir(parents=True, exist_ok=True)
+    with _file_lock(envs_home() / f".{spec.name}.lock"):
+        if _marker_ok(spec):  # another process built it while we waited
+            return py
+        d = env_dir(spec)
+        assert d is not None
+        hand_built = not (d / MARKER).exists()
+        if hand_built and py.exists() and _pins_satisfied(py, spec.requirements):
+            _write_marker(spec, adopted=True)
+            return py
+        _build(spec, log or (lambda msg: print(msg, file=sys.stderr)))
+    return py
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _base_python() -> str:
+    """Interpreter that venvs are created from: `$TRITONDIFF_PYTHON` or the running one."""
+    return os.environ.get("TRITONDIFF_PYTHON") or sys.executable or "python3"
+
+
+def _build(spec: EnvSpec, log: Callable[[str], None]) -> None:
+    d = env_dir(spec)
+    assert d is not None
+    if d.exists():
+        log(f"tritondiff: rebuilding {spec.describe()} (requirements changed or install incomplete)")
+        shutil.rmtree(d)
+    else:
+        log(f"tritondiff: creating {spec.describe()} in {d}")
+    base = _base_python()
+    if shutil.which(base) is None and not Path(base).exists():
+        raise EnvError(f"cannot create venvs: base python {base!r} not found (set TRITONDIFF_PYTHON)")
+    pip_log = envs_home() / f"{spec.name}.pip.log"
+    with open(pip_log, "w") as out:
+        rc = subprocess.call([base, "-m", "venv", str(d)], stdout=out, stderr=subprocess.STDOUT)
+        if rc != 0:
+            shutil.rmtree(d, ignore_errors=True)
+            raise EnvError(f"`{base} -m venv {d}` failed (exit {rc}):\n{_tail(pip_log)}")
+        cmd = [str(d / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+               "--no-input", *spec.extra_pip_args, *spec.requirements]
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        t0 = time.monotonic()
+        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if rc != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        raise EnvError(f"pip install failed for env {spec.name!r} (exit {rc}); "
+                       f"requirements: {' '.join(spec.requirements)}\n"
+                       f"last lines of {pip_log}:\n{_tail(pip_log)}")
+    _write_marker(spec, adopted=False)
+    log(f"tritondiff: env {spec.name!r} ready in {time.monotonic() - t0:.0f}s")
+
+
+def _write_marker(spec: EnvSpec, adopted: bool) -> None:
+    d = env_dir(spec)
+    assert d is not None
+    tmp = d / (MARKER + ".tmp")
+    tmp.write_text(json.dumps({"requirements": list(spec.requirements), "adopted": adopted,
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+    tmp.replace(d / MARKER)
+
+
+def _tail(path: Path, lines: int = PIP_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:==\s*([^\s;]+))?\s*$")
+
+# Runs inside the env: prints the installed version of each distribution named on argv.
+_VERSIONS_SCRIPT = """
+import json, sys
+from importlib import metadata
+out = {}
+for name in sys.argv[1:]:
+    try:
+        out[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def _pins_satisfied(py: Path, requirements: tuple[str, ...]) -> bool:
+    """Whether an env built without our marker already has every pinned distribution.
+
+    Only `name` and `name==version` requirements can be checked; anything else forces a rebuild.
+    A local version label (`2.13.0+cpu`) satisfies a pin without one, as in PEP 440.
+    """
+    pins: dict[str, str | None] = {}
+    for req in requirements:
+        m = _PIN.match(req)
+        if not m:
+            return False
+        pins[m.group(1)] = m.group(2)
+    try:
+        res = subprocess.run([str(py), "-c", _VERSIONS_SCRIPT, *pins], capture_output=True,
+                             text=True, timeout=60)
+        found = json.loads(res.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return False
+    for name, want in pins.items():
+        have = found.get(name)
+        if have is None:
+            return False
+        if want is not None and have.split("+", 1)[0] != want.split("+", 1)[0]:
+            return False
+    return True

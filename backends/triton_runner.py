@@ -1,0 +1,328 @@
+"""Runner for stock-triton envs (families interpreter, cuda, hip), run inside a worker.
+
+Imports only stdlib, numpy, backends' in-env helpers and (lazily, in `prepare`) triton and torch, so
+it works in any managed or external triton env from 3.0 to 3.9.
+
+* interpreter: `TRITON_INTERPRET=1`, torch CPU tensors that are views into padded buffers, so a
+  store outside the data region lands in the guard canaries.
+* cuda/hip with a matching GPU visible to torch: compile and execute on it.
+* cuda/hip otherwise: compile only, with `triton.compile(ASTSource(...), target=GPUTarget(...))`;
+  the signature/constexpr/attribute formats differ across releases, see backends.triton_compile.
+
+Stage attribution: source import and Triton's AST→TTIR frontend → "frontend"; MLIR passes,
+LLVM, ptxas → "compile"; starting the kernel → "launch"; running it and synchronising → "run".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from backends.runner_api import (
+    GUARD_ELEMS,
+    STORAGE,
+    StageError,
+    Unsupported,
+    ok_result,
+    padded_host_buffer,
+    report_stage,
+)
+from backends.triton_common import artifacts_of, scalar_value, stage_error
+from backends.triton_compile import compile_only, find_hip_lld
+
+_state: dict[str, Any] = {}
+_counter = itertools.count()
+
+
+# --------------------------------------------------------------------------------------------
+# worker hooks
+
+
+def prepare(options: dict) -> dict:
+    """Import triton (and torch) once per worker; say whether this worker will use a GPU."""
+    family = options["family"]
+    if family == "interpreter":
+        os.environ["TRITON_INTERPRET"] = "1"  # must precede the first `import triton`
+    import triton
+
+    torch = _import_torch(required=family == "interpreter")
+    if family == "interpreter":
+        _check_interpreter_numpy(str(triton.__version__))
+    gpu = None
+    if family in ("cuda", "hip") and torch is not None and options.get("execute", "auto") != "never":
+        gpu = _matching_gpu(torch, options)
+    if family == "hip" and gpu is None:
+        _state["hip_lld_missing"] = find_hip_lld(str(triton.__version__))
+    tmp = tempfile.mkdtemp(prefix="tritondiff-kernels-")
+    _state.update(family=family, triton=triton, torch=torch, gpu=gpu, tmp=tmp, options=options)
+    versions = _versions(triton, torch, options, gpu)
+    _state["versions"] = versions
+    # A CUDA context maps far more address space than any RLIMIT_AS we would want.
+    return {"versions": versions, "gpu": gpu is not None}
+
+
+def run_case(case: dict, options: dict) -> dict:
+    """Run one wire case; raise StageError/Unsupported on failure, return a result dict."""
+    if not _state:
+        prepare(options)
+    _check_dtypes(case)
+    report_stage("frontend")
+    path, mod_name = _write_source(case)
+    try:
+        fn = _load_kernel(path, mod_name, case["kernel_name"])
+        family = _state["family"]
+        if family == "interpreter":
+            result = _run_interpreter(fn, case)
+        elif _state["gpu"] is not None:
+            result = _run_gpu(fn, case, options)
+        else:
+            result = compile_only(_state["triton"], fn, case, options, _state.get("hip_lld_missing"))
+    finally:
+        sys.modules.pop(mod_name, None)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        _forget_interpreted_functions()
+    result["versions"] = dict(_state["versions"])
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# setup helpers
+
+
+def _import_torch(required: bool) -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        if required:
+            raise Unsupported(f"the interpreter backend needs torch in its env: {e}") from e
+        return None
+    return torch
+
+
+def _check_interpreter_numpy(triton_version: str) -> None:
+    """Triton 3.0/3.1's interpreter reads zeros and drops stores under numpy 2: refuse to start."""
+    parts = triton_version.split(".")
+    old = len(parts) >= 2 and parts[0] == "3" and parts[1] in ("0", "1")
+    if old and int(np.__version__.split(".")[0]) >= 2:
+        raise RuntimeError(f"triton {triton_version}'s interpreter needs numpy<2 (found numpy "
+                           f"{np.__version__}): with numpy 2 its loads return zeros")
+
+
+def _matching_gpu(torch: Any, options: dict) -> str | None:
+    """The visible GPU's name when it is of the requested family and arch, else None."""
+    try:
+        if not torch.cuda.is_available():
+            return None
+        props = torch.cuda.get_device_properties(0)
+    except Exception:
+        return None
+    is_hip = getattr(torch.version, "hip", None) is not None
+    if options["family"] == "cuda" and not is_hip:
+        if props.major * 10 + props.minor != options["capability"]:
+            return None
+    elif options["family"] == "hip" and is_hip:
+        if getattr(props, "gcnArchName", "").split(":")[0] != options["arch"]:
+            return None
+    else:
+        return None
+    return str(props.name)
+
+
+def _versions(triton: Any, torch: Any, options: dict, gpu: str | None) -> dict[str, str]:
+    fam = options["family"]
+    if fam == "interpreter":
+        target = "interpreter"
+    elif fam == "cuda":
+        target = f"cuda:{options['capability']}"
+    else:
+        target = f"hip:{options['arch']}"
+    v = {"triton": str(triton.__version__), "target": target, "numpy": np.__version__,
+         "python": platform.python_version(), "mode": "interpret" if fam == "interpreter"
+         else ("execute" if gpu else "compile-only")}
+    if torch is not None:
+        v["torch"] = str(torch.__version__)
+    if gpu:
+        v["gpu"] = gpu
+    fusion = os.environ.get("TRITON_DEFAULT_FP_FUSION")
+    if fusion is not None:
+        v["fp_fusion"] = fusion
+    return v
+
+
+def _check_dtypes(case: dict) -> None:
+    for b in case["buffers"].values():
+        if b["dtype"] not in STORAGE:
+            raise Unsupported(f"buffer dtype {b['dtype']!r} unknown to this runner")
+
+
+def _write_source(case: dict) -> tuple[str, str]:
+    """Triton reads kernel source with `inspect`, so it must come from a real file."""
+    n = next(_counter)
+    mod_name = f"tritondiff_kernel_{case.get('case_id', 'x')}_{n}"
+    path = os.path.join(_state["tmp"], mod_name + ".py")
+    with open(path, "w") as fh:
+        fh.write(case["source"])
+    return path, mod_name
+
+
+def _load_kernel(path: str, mod_name: str, kernel_name: str) -> Any:
+    try:
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = mod
+        spec.loader.exec_module(mod)
+    except Exception as e:
+        raise stage_error("frontend", e) from e
+    fn = getattr(mod, kernel_name, None)
+    if fn is None:
+        raise StageError("frontend", "AttributeError", f"kernel {kernel_name!r} not found in source")
+    return fn
+
+
+def _forget_interpreted_functions() -> None:
+    """The interpreter caches every rewritten kernel in a class dict; drop them (memory)."""
+    interp = sys.modules.get("triton.runtime.interpreter")
+    cache = getattr(getattr(interp, "InterpretedFunction", None), "rewritten_fn", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+
+
+def _make_args(case: dict, device: str) -> tuple[list[Any], dict[str, Any]]:
+    """Kernel args in signature order, plus the padded tensor of every buffer (for copy-back).
+
+    Each pointer argument is a view starting at the first data element of its padded buffer, so
+    the guard regions around it belong to the same allocation.
+    """
+    torch = _state["torch"]
+    padded: dict[str, Any] = {}
+    for name, buf in case["buffers"].items():
+        host = padded_host_buffer(buf)
+        t = torch.from_numpy(host)
+        padded[name] = t.to(device) if device != "cpu" else t
+    args: list[Any] = []
+    for a in case["args"]:
+        if a["kind"] == "ptr":
+            buf = case["buffers"][a["buffer"]]
+            t = padded[a["buffer"]]
+            if buf["dtype"] == "bf16":
+                t = t.view(torch.bfloat16)
+            args.append(t[GUARD_ELEMS:GUARD_ELEMS + buf["size"]])
+        elif a["kind"] == "scalar":
+            args.append(scalar_value(a))
+        else:
+            args.append(a["value"])
+    return args, padded
+
+
+def _outputs(padded: dict[str, Any]) -> dict[str, bytes]:
+    return {name: t.cpu().numpy().tobytes() for name, t in padded.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# interpreter
+
+
+def _run_interpreter(fn: Any, case: dict) -> dict:
+    args, padded = _make_args(case, "cpu")
+    report_stage("run")
+    t0 = time.perf_counter()
+    try:
+        fn[tuple(case["grid"])](*args, num_warps=case.get("num_warps", 4))
+    except Exception as e:
+        inner = _unwrap_interpreter_error(e)
+        raise stage_error(_interpreter_stage(inner), inner) from e
+    run_s = time.perf_counter() - t0
+    return ok_result(_outputs(padded), executed=True, compile_s=0.0, run_s=run_s)
+
+
+def _unwrap_interpreter_error(e: BaseException) -> BaseException:
+    """The interpreter wraps kernel exceptions in InterpreterError(repr(e)); keep the real one."""
+    while type(e).__name__ == "InterpreterError" and e.__cause__ is not None:
+        e = e.__cause__
+    return e
+
+
+def _interpreter_stage(e: BaseException) -> str:
+    """Semantic checks in triton.language (types, shapes) are the frontend; the rest is run."""
+    if type(e).__name__ == "CompilationError":
+        return "frontend"
+    tb = e.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    if last and os.sep + os.path.join("triton", "language") + os.sep in last:
+        return "frontend"
+    # Raised by the kernel's own code (an undefined name, a bad attribute): what the compiler's
+    # frontend would reject as a CompilationError.
+    if isinstance(e, (NameError, AttributeError, TypeError)) and last and "tritondiff_kernel_" in last:
+        return "frontend"
+    return "run"
+
+
+# --------------------------------------------------------------------------------------------
+# GPU execution
+
+
+def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
+    """Compile via a warmup launch, then launch for real on padded device buffers."""
+    torch = _state["torch"]
+    grid = tuple(case["grid"])
+    nw = case.get("num_warps", 4)
+    extra = dict(options.get("compile_options", {}))
+    args, padded = _make_args(case, "cuda")
+    report_stage("frontend")
+    t0 = time.perf_counter()
+    kernel = None
+    try:
+        kernel = fn.warmup(*args, grid=grid, num_warps=nw, **extra)
+    except Exception as e:
+        stage = "frontend" if type(e).__name__ == "CompilationError" else "compile"
+        raise stage_error(stage, e) from e
+    compile_s = time.perf_counter() - t0
+    artifacts = artifacts_of(getattr(kernel, "asm", {}) or {})
+    report_stage("launch")
+    t1 = time.perf_counter()
+    try:
+        fn[grid](*args, num_warps=nw, **extra)
+    except Exception as e:
+        raise stage_error("launch", e, artifacts) from e
+    report_stage("run")
+    try:
+        torch.cuda.synchronize()
+        outputs = _outputs(padded)
+    except Exception as e:
+        err = stage_error("run", e, artifacts)
+        # A device fault poisons the CUDA context: this worker cannot run another case.
+        _state["poisoned"] = True
+        raise err from e
+    run_s = time.perf_counter() - t1
+    return ok_result(outputs, executed=True, compile_s=compile_s, run_s=run_s, artifacts=artifacts)
+
+
+def needs_restart() -> bool:
+    """Asked by the worker after each case: a poisoned CUDA context needs a fresh process."""
+    return bool(_state.get("poisoned"))
+
+
+def shutdown() -> None:
+    tmp = _state.get("tmp")
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)

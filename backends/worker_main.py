@@ -1,0 +1,218 @@
+"""Worker process: `<env-python> -m backends.worker_main`, run inside a backend's environment.
+
+It imports only the stdlib at module level (the orchestrator imports this module for the frame
+codec), then, on the init message, `backends.runner_api` and the backend's runner module.
+
+Protocol: length-prefixed pickle frames of builtin-only dicts. The worker reads requests on
+fd 0 and answers on a private duplicate of the original fd 1; fd 1 itself is then pointed at
+stderr, so whatever triton, LLVM or ptxas print cannot corrupt the stream. stderr goes to the
+per-worker log file that the orchestrator reads back when a case crashes.
+
+    → {"op": "init", "runner": module, "options": {...}, "memory_limit": bytes | None}
+    ← {"op": "ready", "info": {...}, "pid": int}   or   {"op": "init_error", ...}
+    → {"op": "run", "case": wire_case, "options": {...}}
+    ← {"op": "stage", "stage": str}*  then  {"op": "result", "result": {...}}
+    → {"op": "exit"}
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+HEADER = struct.Struct(">Q")
+PICKLE_PROTOCOL = 4  # readable by every Python a backend env may have (3.8+)
+MAX_FRAME = 1 << 34
+
+
+class ProtocolError(RuntimeError):
+    """The peer sent something that is not a frame of builtin values."""
+
+
+class _BuiltinUnpickler(pickle.Unpickler):
+    """Refuses every global: frames carry only dicts, lists, str, bytes, numbers, bools, None."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise ProtocolError(f"frame references {module}.{name}; only builtin values are allowed")
+
+
+def encode_frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+def decode_payload(data: bytes) -> Any:
+    return _BuiltinUnpickler(io.BytesIO(data)).load()
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = stream.read(n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    """Blocking read of one frame; None on a clean EOF."""
+    head = _read_exact(stream, HEADER.size)
+    if head is None:
+        return None
+    (n,) = HEADER.unpack(head)
+    if n > MAX_FRAME:
+        raise ProtocolError(f"frame of {n} bytes")
+    data = _read_exact(stream, n)
+    if data is None:
+        raise ProtocolError("EOF inside a frame")
+    return decode_payload(data)
+
+
+# --------------------------------------------------------------------------------------------
+# worker side
+
+
+def _die_with_parent(use_pdeathsig: bool) -> None:
+    """Do not outlive the orchestrator, even mid-hang.
+
+    A watchdog thread kills the worker's process group once the parent is gone. It needs the
+    GIL, which a native hang may hold, so when the orchestrator spawned us from its main thread
+    we also ask Linux for SIGKILL on parent death (PR_SET_PDEATHSIG fires when the *thread* that
+    forked us ends, which is why it is not used for workers spawned from other threads).
+    """
+    import signal
+    import threading
+
+    parent = os.getppid()
+    if use_pdeathsig:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="tritondiff-parent-watch", daemon=True).start()
+
+
+def _limit_resources(memory_limit: int | None) -> None:
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    if memory_limit:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        lim = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, hard))
+
+
+def _error_result(stage: str, e: BaseException) -> dict:
+    return {"status": "error", "stage": stage, "exc_type": type(e).__name__, "message": str(e),
+            "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
+
+
+def _run_one(runner: Any, api: Any, case: dict, options: dict, stage: list[str]) -> dict:
+    try:
+        res = runner.run_case(case, options)
+    except api.StageError as e:
+        res = {"status": "error", "stage": e.stage, "exc_type": e.exc_type, "message": e.message,
+               "traceback": e.traceback, "artifacts": e.artifacts}
+    except api.Unsupported as e:
+        res = {"status": "unsupported", "stage": stage[0], "message": str(e)}
+    except Exception as e:  # a runner bug or an uncaught backend exception
+        res = _error_result(stage[0] if stage[0] in ("frontend", "compile", "lower", "launch", "run")
+                            else "frontend", e)
+    except SystemExit as e:  # something called sys.exit(): report it instead of dying silently
+        res = _error_result(stage[0], e)
+    if not isinstance(res, dict) or "status" not in res:
+        res = {"status": "error", "stage": stage[0], "exc_type": "RunnerError",
+               "message": f"runner returned {type(res).__name__}, not a result dict"}
+    return res
+
+
+def main() -> int:
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    os.dup2(2, 1)  # prints from the backend now go to the log, never into the protocol
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    import faulthandler
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+
+    def send(obj: Any) -> None:
+        view = memoryview(encode_frame(obj))
+        while view:
+            n = proto_out.write(view)
+            view = view[n or 0:]
+
+    init = read_frame(proto_in)
+    if not init or init.get("op") != "init":
+        return 2
+    _die_with_parent(bool(init.get("pdeathsig")))
+    _limit_resources(None)
+    try:
+        import importlib
+
+        from backends import runner_api as api
+
+        runner = importlib.import_module(init["runner"])
+        info = runner.prepare(init["options"]) if hasattr(runner, "prepare") else {}
+    except BaseException as e:
+        send({"op": "init_error", "exc_type": type(e).__name__, "message": str(e),
+              "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))})
+        return 3
+    info = dict(info or {})
+    if not info.get("gpu"):
+        _limit_resources(init.get("memory_limit"))
+    send({"op": "ready", "info": info, "pid": os.getpid()})
+
+    stage = ["frontend"]
+
+    def hook(s: str) -> None:
+        stage[0] = s
+        send({"op": "stage", "stage": s})
+
+    api.set_stage_hook(hook)
+    while True:
+        msg = read_frame(proto_in)
+        if msg is None or msg.get("op") == "exit":
+            break
+        if msg.get("op") != "run":
+            continue
+        stage[0] = "frontend"
+        t0 = time.perf_counter()
+        res = _run_one(runner, api, msg["case"], {**init["options"], **(msg.get("options") or {})},
+                       stage)
+        res.setdefault("worker_s", time.perf_counter() - t0)
+        restart = bool(getattr(runner, "needs_restart", lambda: False)())
+        if restart:  # e.g. a device fault poisoned the CUDA context: this process is done
+            res["worker_restart"] = True
+        sys.stderr.flush()
+        send({"op": "result", "result": res})
+        if restart:
+            break
+    if hasattr(runner, "shutdown"):
+        runner.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
