@@ -44,6 +44,12 @@ def classify(expected: dict[str, str] | None, actual: dict[str, str] | None) -> 
     return "changed"
 
 
+def _needs_execution(expected: dict[str, str]) -> bool:
+    """A verdict reached by running the kernel (stage `run`) cannot be re-checked by a compile."""
+    parts = expected.get("signature", "").split("|")
+    return len(parts) > 2 and parts[2] in ("run", "launch", "cross-backend")
+
+
 @dataclass
 class Verdict:
     file: str
@@ -117,8 +123,13 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
                 msg = messages.get(key, "")
                 if not run.valid:
                     msg = msg or f"reference refused the case: {run.reason}"
+                change = classify(exp, act)
+                res = run.results.get(key)
+                if res is not None and not res.executed and exp and _needs_execution(exp) and \
+                        change != "unchanged":
+                    change, msg = "not-run", "compiled only here: this verdict needs the backend to execute (a GPU)"
                 verdicts.append(Verdict(str(entry.path), entry.case.case_id, key, exp, act,
-                                        classify(exp, act), msg.strip().splitlines()[0][:300] if msg else ""))
+                                        change, msg.strip().splitlines()[0][:300] if msg else ""))
             if update and run.valid:
                 keep = {k: v for k, v in entry.expected.items()
                         if k not in names and not k.startswith(CROSS_PREFIX)}

@@ -28,6 +28,10 @@ INTERNAL_TEXT = re.compile(r"PLEASE submit a bug report|Assertion .* failed|Stac
                            r"|" + "|".join(INTERNAL_EXC))
 
 
+RUNTIME_FAULT = re.compile(r"CUDA error|misaligned address|illegal memory access|illegal instruction"
+                           r"|unspecified launch failure|HIP error|hipError", re.I)
+
+
 def family_of(backend: str) -> str:
     """`ascend@3.2.0rc4:Ascend910B3` -> `ascend`: signatures group releases of one backend."""
     return re.split(r"[@:]", backend, maxsplit=1)[0]
@@ -69,6 +73,8 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
         stage = result.stage or "compile"
         if stage == "adapter-crash":
             kind = "crash"
+        elif stage in ("run", "launch") and RUNTIME_FAULT.search(text):
+            kind = "crash"  # compiled fine, then faulted on the device: not a diagnostic
         elif stage == "runtime-fault":
             kind = "oob-read" if re.search(r"\bread\b", text) else "oob-write" if "guard" in text else "crash"
         else:

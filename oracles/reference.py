@@ -74,9 +74,13 @@ class Reference:
 
 
 def _round_term(dt: str, r: np.ndarray, r64: np.ndarray, prop: np.ndarray) -> np.ndarray:
-    """Error added by rounding an op's result: none when inputs are exact and r is representable."""
+    """Error added by rounding an op's result: none when inputs are exact and r is representable.
+
+    Two roundings, not one: the bound is on |reference - backend|, and both round independently
+    (a backend that fuses a*b+c into one FMA rounds once where the reference rounds twice).
+    """
     inexact = (prop > 0) | (r != r64)
-    return np.where(inexact, UNIT_ROUNDOFF[dt] * (np.abs(r) + prop) + TINY[dt], 0.0)
+    return np.where(inexact, 2 * UNIT_ROUNDOFF[dt] * (np.abs(r) + prop) + TINY[dt], 0.0)
 
 
 def _fl(dt: str, r64: np.ndarray, prop: np.ndarray, extra: np.ndarray | float = 0.0) -> Val:

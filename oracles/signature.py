@@ -23,6 +23,7 @@ _NORMALISE = [
     (re.compile(r"\b\d+x\d+(x\d+)*\b"), "?x?"),
     (re.compile(r"\b\d+\b"), "N"),
     (re.compile(r"k_[0-9a-f]{16}"), "k_?"),
+    (re.compile(r"\b(\d+|N) bytes\b"), "N bytes"),
     (re.compile(r"\s+"), " "),
 ]
 _FRAME = re.compile(r"#\d+\s+0x[0-9a-fA-F]+\s+(?:in\s+)?(.+?)(?:\s+\(|$)")
