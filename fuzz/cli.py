@@ -143,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--system", action="store_true",
                     help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")
 
+    rp = sub.add_parser("report", help="write an issue-ready report of a finding, or an HTML campaign page",
+                        description="FINDING: a directory (README.md, standalone repro.py, kernel.py, ir/) "
+                                    "after re-running the (reduced) kernel on its backend and on the "
+                                    "campaign's others. --campaign [ID]: one self-contained HTML page.")
+    rp.add_argument("finding", nargs="?", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
+    rp.add_argument("--campaign", nargs="?", const="all", metavar="ID",
+                    help="HTML report of campaign ID (default: every campaign of the store)")
+    rp.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
+    rp.add_argument("--out", type=Path, help="FINDING: directory (default reports/<short-id>/); "
+                                             "--campaign: HTML file (default campaign-report.html)")
+    rp.add_argument("--with-reports", action="store_true",
+                    help="with --campaign: also write reports/<short-id>/ of every finding next to the page")
+    rp.add_argument("--also", help="FINDING: more backends (e.g. other releases) to run the kernel on")
+    rp.add_argument("--timeout", type=_positive_float, help="seconds per backend run (default: the campaign's)")
+    rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
     return p
@@ -196,7 +212,7 @@ def _weights(args: argparse.Namespace) -> dict[str, float] | None:
     if args.weights or args.exclude:
         import generators
 
-        known = list(getattr(generators, "FEATURES", [])) or None
+        known = (list(getattr(generators, "FEATURES", [])) + list(getattr(generators, "KNOBS", []))) or None
     return parse_weights(args.weights, args.exclude, known)
 
 
@@ -391,7 +407,50 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"setup": cmd_setup, "reduce": cmd_reduce,
+def cmd_report(args: argparse.Namespace) -> int:
+    """One finding -> reports/<short-id>/; --campaign -> one HTML page (plus reports on request)."""
+    if (args.finding is None) == (args.campaign is None):
+        raise UsageError("report: give either a FINDING or --campaign [ID]")
+    if args.with_reports and args.campaign is None:
+        raise UsageError("report: --with-reports only applies with --campaign")
+    db = default_db(args.db)
+    with stdout_to_stderr(args.json) as out:
+        if args.campaign is not None:
+            from fuzz.html_report import campaign_report
+
+            if args.also:
+                raise UsageError("report: --also only applies to a FINDING")
+            camp = None if args.campaign == "all" else _campaign_id(args.campaign)
+            page, written = campaign_report(db, args.out or Path("campaign-report.html"), camp,
+                                            args.with_reports, args.timeout, quiet=args.json)
+            if args.json:
+                emit_json(out, {"command": "report", "html": str(page), "reports": [str(w) for w in written]})
+            else:
+                print(f"campaign report: {page}" + (f" ({len(written)} finding reports under "
+                                                     f"{page.parent / 'reports'})" if written else ""), file=out)
+            return EXIT_OK
+        from fuzz.report import report_finding, title
+
+        also = parse_backends(args.also) if args.also else None
+        d, rep = report_finding(db, args.finding, args.out, args.timeout, also, quiet=args.json)
+        if args.json:
+            emit_json(out, {"command": "report", "dir": str(d), "title": title(rep), "finding": rep.finding.id,
+                            "short_id": rep.short_id, "reduced": rep.reduced, "reproduced": rep.reproduced})
+        else:
+            print(f"{title(rep)}\nreport written to {d}/ (README.md, repro.py, kernel.py"
+                  + (", ir/" if (d / "ir").is_dir() else "") + ")"
+                  + ("" if rep.reproduced else "\nwarning: the finding did not reproduce on re-run"), file=out)
+    return EXIT_OK
+
+
+def _campaign_id(text: str) -> int:
+    try:
+        return int(text.lstrip("#"))
+    except ValueError:
+        raise UsageError(f"report --campaign: expected a campaign id, got {text!r}") from None
+
+
+COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends}
 

@@ -28,13 +28,18 @@ from generators.features import features_of
 from generators.numerics import round_to, to_storage
 from generators.render import render
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 FAMILIES = {"elementwise": 3.0, "reduce": 1.7, "dot": 1.6, "loop": 1.2, "gather": 1.0}
 INT_LIMIT = {"int8": 100, "int16": 30000, "int32": 2**30, "int64": 2**40}
 FLOAT_LIMIT = {"fp32": 1e6, "fp16": 2000.0, "bf16": 2000.0}
 DTYPE_WEIGHTS = {"fp32": 3.0, "fp16": 1.5, "bf16": 0.6, "int8": 0.8, "int16": 0.7, "int32": 2.0,
                  "int64": 0.8}
+
+
+# Weight knobs beyond FEATURES: kernel families and generator-only shapes of code.
+KNOBS = [f"family_{f}" for f in FAMILIES] + ["bias_broadcast", "block_table", "grid_batch", "layout_padded",
+                                             "layout_transposed", "index_values", "cast_out", "int_divmod"]
 
 
 @dataclass
