@@ -122,8 +122,12 @@ class Generator:
 
     def int_value(self, prefix: str, value: int) -> S.Expr:
         """An int32 scalar the kernel sees as a runtime argument, a constexpr or a literal."""
-        how = self.ch.weighted({"runtime": 2.0 * self.weight("splat_runtime_scalar"),
-                                "constexpr": 1.0 * self.weight("splat_constexpr"), "literal": 1.0})
+        return self.int_scalar(prefix, value, "splat_runtime_scalar", "splat_constexpr", 1.0)
+
+    def int_scalar(self, prefix: str, value: int, runtime_knob: str, constexpr_knob: str,
+                   literal_weight: float) -> S.Expr:
+        how = self.ch.weighted({"runtime": 2.0 * self.weight(runtime_knob),
+                                "constexpr": 1.0 * self.weight(constexpr_knob), "literal": literal_weight})
         if how == "runtime":
             return self.scalar_param(prefix.lower(), value, "int32")
         if how == "constexpr":
@@ -241,13 +245,7 @@ class Generator:
     def stride_expr(self, prefix: str, s: int) -> S.Expr | None:
         if s == 1 and self.ch.coin(0.5):
             return None
-        how = self.ch.weighted({"runtime": 2.0 * self.weight("ptr_runtime_stride"),
-                                "constexpr": 1.0 * self.weight("ptr_constexpr_stride"), "literal": 0.7})
-        if how == "runtime":
-            return self.scalar_param(prefix.lower(), s, "int32")
-        if how == "constexpr":
-            return self.constexpr(prefix.upper(), s)
-        return S.const(s, "int32")
+        return self.int_scalar(prefix, s, "ptr_runtime_stride", "ptr_constexpr_stride", 0.7)
 
     def offsets(self, idx: list[S.Expr], strides: list[int], prefix: str, t: Tile | None,
                 batch_size: int) -> S.Expr:

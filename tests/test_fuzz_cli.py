@@ -11,21 +11,14 @@ from pathlib import Path
 import pytest
 from test_fuzz_corpus import make_case
 
-from fuzz.cli import main
 from fuzz.options import UsageError, parse_weights
 from fuzz.records import CaseRecord, OutcomeRecord
 from fuzz.store import Store
+from tests.cli_helpers import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        rc = main(argv)
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize("argv, message", [

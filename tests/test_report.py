@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from backends.envs import envs_home
-from fuzz.cli import main
 from fuzz.store import Store
 from generators.case import Arg, Buffer, KernelCase
+from tests.cli_helpers import run_main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -47,13 +47,6 @@ def run_repro(python: Path, repro: Path, tmp: Path) -> subprocess.CompletedProce
                           text=True, timeout=120)
 
 
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        rc = main(argv)
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")
