@@ -16,7 +16,7 @@ concrete inputs and rejects what slips through.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,9 @@ class TV:
     shape: tuple[int, ...]
     lo: float
     hi: float
+    # Floats: every value is a multiple of 1/q and exact in dt; None once rounding may have happened.
+    # Casts to int, comparisons and argmax are only generated on exact values (no ambiguity).
+    q: float | None = None
 
     @property
     def is_float(self) -> bool:
@@ -88,6 +91,7 @@ class Generator:
         self.tags: set[str] = set()
         self.grid = [1, 1, 1]
         # names the families bind by hand inside loops are never handed out by fresh()
+        self.last_q: float | None = 1.0
         self.names: dict[str, int] = {n: 1 for n in ("a", "b", "i", "k", "x", "kernel", "tl", "triton")}
 
     # ---- small helpers ----
@@ -142,18 +146,24 @@ class Generator:
         return S.arg(name)
 
     def input_data(self, dtype: str, n: int) -> tuple[np.ndarray, float, float]:
+        data, lo, hi, self.last_q = self._input_data(dtype, n)
+        return data, lo, hi
+
+    def _input_data(self, dtype: str, n: int) -> tuple[np.ndarray, float, float, float | None]:
         """Small integers (and halves for floats): exact in every dtype, so results stay exact."""
         if dtype in S.FLOAT_DTYPES:
             if self.ch.coin(0.25):
                 raw = np.array([self.ch.integer(-400, 400) / 100.0 for _ in range(n)])
                 vals = round_to(dtype, raw)
+                q = None
             else:
                 vals = np.array([self.ch.integer(-8, 8) / 2.0 for _ in range(n)])
+                q = 2.0
             lo, hi = (float(vals.min()), float(vals.max())) if n else (0.0, 0.0)
-            return to_storage(dtype, vals), lo, hi
+            return to_storage(dtype, vals), lo, hi, q
         r = {"int8": 8, "int16": 50, "int32": 100, "int64": 100}[dtype]
         vals = np.array([self.ch.integer(-r, r) for _ in range(n)], dtype=np.int64)
-        return to_storage(dtype, vals), float(-r), float(r)
+        return to_storage(dtype, vals), float(-r), float(r), 1.0
 
     def const_tile(self, v: int | float, dt: str, shape: tuple[int, ...]) -> S.Expr:
         """A constant meeting a tile of dtype dt: a literal only where every release types it
@@ -209,7 +219,7 @@ class Generator:
                          if need else None)
             extents.append(extent)
         batch, nbatch = None, 1
-        if axis < 3 and int(np.prod(self.grid)) <= 6 and self.on("grid_batch", 0.4):
+        if axis < 3 and int(np.prod(self.grid)) <= 6 and self.on("grid_batch", 0.5):
             nbatch = self.ch.integer(2, 3)
             self.grid[axis] = nbatch
             batch = self.let(f"pid_{axis}", S.pid(axis))
@@ -281,10 +291,11 @@ class Generator:
         if m is None and self.on("load_other", 0.1):
             m = _place(S.bin_(">=", t.offs[mask_axes[0]], S.const(0, "int32")), 0, rank)
         shape = tuple(t.blocks[d] for d in order)
+        q = self.last_q
         if m is None:
-            return TV(S.load(ptrs), dtype, shape, lo, hi)
+            return TV(S.load(ptrs), dtype, shape, lo, hi, q)
         other = self.other_value(dtype)
-        return TV(S.load(ptrs, m, other), dtype, shape, min(lo, other["v"]), max(hi, other["v"]))
+        return TV(S.load(ptrs, m, other), dtype, shape, min(lo, other["v"]), max(hi, other["v"]), q)
 
     def other_value(self, dtype: str) -> S.Expr:
         v = self.ch.pick([0, 0, 1, -1, 2])
@@ -299,15 +310,17 @@ class Generator:
             return x
         if dt in S.INT_DTYPES:
             lim = INT_LIMIT[dt]
-            if x.mag >= lim:
+            if x.mag >= lim or x.is_float and x.q is None:  # truncating a rounded value: ambiguous
                 return None
             lo, hi = (float(np.trunc(x.lo)), float(np.trunc(x.hi)))
+            q: float | None = 1.0
         else:
             if x.mag >= FLOAT_LIMIT[dt]:
                 return None
             lo, hi = x.lo, x.hi
+            q = _exact_q(dt, x.q if x.is_float else 1.0, x.mag)
         self.tags.add("cast")
-        return TV(S.cast(x.e, dt), dt, x.shape, lo, hi)
+        return TV(S.cast(x.e, dt), dt, x.shape, lo, hi, q)
 
     def expr(self, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV:
         """A random expression of dtype `dt` and `shape` over `leaves`, within safe ranges."""
@@ -333,7 +346,7 @@ class Generator:
         if dt in S.FLOAT_DTYPES:
             v = v / 2.0
         self.tags.add("full")
-        return TV(S.full(list(shape), v, dt), dt, shape, float(v), float(v))
+        return TV(S.full(list(shape), v, dt), dt, shape, float(v), float(v), 2.0)
 
     def scalar_operand(self, dt: str) -> TV | None:
         """A scalar splatted into a tensor expression: runtime arg, constexpr or literal."""
@@ -344,7 +357,7 @@ class Generator:
                                     "literal": 1.0 * self.weight("float_literal")})
             e = (self.scalar_param("alpha", v, "fp32") if how == "runtime"
                  else self.constexpr("SCALE", v) if how == "constexpr" else S.const(v, "fp32"))
-            return TV(e, dt, (), v, v)
+            return TV(e, dt, (), v, v, 4.0)
         if dt == "int32":
             v = self.ch.integer(-5, 5) or 1
             return TV(self.int_value("k", v), dt, (), v, v)
@@ -376,7 +389,8 @@ class Generator:
                 lo, hi = a.lo - b.hi, a.hi - b.lo
             if max(abs(lo), abs(hi)) >= lim:
                 return None
-            return TV(S.bin_(op, a.e, b.e), dt, shape, lo, hi)
+            q = _both(a, b, lambda x, y: x * y if op == "*" else max(x, y))
+            return TV(S.bin_(op, a.e, b.e), dt, shape, lo, hi, _exact_q(dt, q, max(abs(lo), abs(hi))))
         if kind == "scalar":
             s = self.scalar_operand(dt)
             if s is None:
@@ -388,22 +402,23 @@ class Generator:
             if max(abs(lo), abs(hi)) >= lim:
                 return None
             pair = (a.e, s.e) if self.ch.coin(0.7) or op == "-" else (s.e, a.e)
-            return TV(S.bin_(op, *pair), dt, shape, lo, hi)
+            q = _both(a, s, lambda x, y: x * y if op == "*" else max(x, y))
+            return TV(S.bin_(op, *pair), dt, shape, lo, hi, _exact_q(dt, q, max(abs(lo), abs(hi))))
         if kind == "minmax":
             a, b = sub(), sub()
             fn = self.ch.pick(["maximum", "minimum"])
-            return TV(S.call(fn, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi))
+            return TV(S.call(fn, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi), _both(a, b, max))
         if kind == "where":
             a, b = sub(), sub()
             c = self.condition(leaves, shape, depth)
-            return TV(S.where(c, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi))
+            return TV(S.where(c, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi), _both(a, b, max))
         if kind == "unary":
             a = sub()
             if self.ch.coin(0.5):
                 if not fl and a.lo <= -INT_LIMIT[dt]:
                     return None
-                return TV(S.un("-", a.e), dt, shape, -a.hi, -a.lo)
-            return TV(S.call("abs", a.e), dt, shape, 0.0, a.mag)
+                return TV(S.un("-", a.e), dt, shape, -a.hi, -a.lo, a.q)
+            return TV(S.call("abs", a.e), dt, shape, 0.0, a.mag, a.q)
         if kind == "cast":
             via = self.pick_dtype(tuple(d for d in DTYPE_WEIGHTS if d != dt))
             a = self.expr(leaves, via, shape, depth - 1)
@@ -471,6 +486,9 @@ class Generator:
         dt = x.dt if x.dt != "int1" else "int32"
         a = self.expr(leaves, dt, shape, max(0, depth - 2))
         b = self.expr(leaves, dt, shape, max(0, depth - 2))
+        if a.is_float and (a.q is None or b.q is None):  # rounded floats: compare exact ints instead
+            a = self.expr(leaves, "int32", shape, 0)
+            b = self.expr(leaves, "int32", shape, 0)
         return S.bin_(self.ch.pick(list(S.CMP_OPS)), a.e, b.e)
 
     # ---- masks beyond bounds ----
@@ -551,7 +569,7 @@ class Generator:
             x = self.input_tile(t, dt, f"x{i}", transposed=transposed)
             if transposed:
                 x = TV(S.trans(x.e), x.dt, (x.shape[1], x.shape[0]), x.lo, x.hi)
-            leaves.append(TV(self.let(f"x{i}", x.e), x.dt, x.shape, x.lo, x.hi))
+            leaves.append(replace(x, e=self.let(f"x{i}", x.e)))
         if rank == 2 and self.on("bias_broadcast", 0.35):
             leaves.append(self.bias(t))
         if self.on("index_values", 0.2):
@@ -572,7 +590,7 @@ class Generator:
                 flat = S.bin_("+", flat, bump)
                 v = TV(v.e, dt, shape, v.lo + 1, v.hi + 1)
             v = TV(S.reshape(flat, list(shape)), dt, shape, v.lo, v.hi)
-        v = TV(self.let("y", v.e), v.dt, v.shape, v.lo, v.hi)
+        v = replace(v, e=self.let("y", v.e))
         extra = self.extra_mask(t, axes) if self.on("masked_store", 0.4) else None
         if extra is not None and self.ch.coin(0.4):
             zero = self.const_tile(0, v.dt, shape)
@@ -585,13 +603,14 @@ class Generator:
         dt = self.pick_dtype(tuple(DTYPE_WEIGHTS))
         n = t.extents[1]
         data, lo, hi = self.input_data(dt, n)
+        q = self.last_q
         p = self.buffer("bias_ptr", dt, data, "in")
         m = t.masks[1]
         ld = S.load(S.bin_("+", p, t.offs[1]), m, self.other_value(dt) if m is not None else None)
         row = S.expand(self.let("bias", ld), 0)
         if self.on("broadcast_to", 0.6):
-            return TV(S.bcast(row, list(t.blocks)), dt, tuple(t.blocks), min(lo, -2), max(hi, 2))
-        return TV(row, dt, (1, t.blocks[1]), min(lo, -2), max(hi, 2))
+            return TV(S.bcast(row, list(t.blocks)), dt, tuple(t.blocks), min(lo, -2), max(hi, 2), q)
+        return TV(row, dt, (1, t.blocks[1]), min(lo, -2), max(hi, 2), q)
 
     def reduce(self) -> None:
         rank = int(self.ch.weighted({"1": 0.2, "2": 0.6, "3": 0.2}))
@@ -600,10 +619,10 @@ class Generator:
         leaves = []
         for i in range(self.ch.integer(1, 2)):
             x = self.input_tile(t, self.pick_dtype(tuple(DTYPE_WEIGHTS)), f"x{i}")
-            leaves.append(TV(self.let(f"x{i}", x.e), x.dt, x.shape, x.lo, x.hi))
+            leaves.append(replace(x, e=self.let(f"x{i}", x.e)))
         shape = tuple(t.blocks)
         fn = self.ch.weighted({"sum": 1.6 * self.weight("reduce_sum"), "max": 1.2 * self.weight("reduce_max"),
-                               "min": 1.2 * self.weight("reduce_min"), "argmax": 1.2 * self.weight("argmax")})
+                               "min": 1.2 * self.weight("reduce_min"), "argmax": 1.8 * self.weight("argmax")})
         dt = self.ch.pick(["fp32", "int32"])
         v = self.expr(leaves, dt, shape, self.ch.integer(0, 3))
         full_mask = self.tile_mask(t)
@@ -612,6 +631,8 @@ class Generator:
             lit = self.const_tile(float(ident) if dt == "fp32" else ident, dt, shape)
             v = TV(S.where(full_mask, v.e, lit), dt, shape, min(v.lo, ident), max(v.hi, ident))
         n = t.blocks[r]
+        if fn == "argmax" and v.is_float and v.q is None:
+            fn = "max"  # the runner-up may be within rounding of the maximum
         if fn == "sum" and v.mag * n >= (FLOAT_LIMIT[dt] if dt == "fp32" else INT_LIMIT[dt]):
             fn = "max"
         red = TV(S.reduce_(fn, v.e, r), "int32" if fn == "argmax" else dt,
@@ -619,7 +640,7 @@ class Generator:
                  n if fn == "argmax" else v.hi * (n if fn == "sum" else 1))
         if fn == "sum":
             red.lo, red.hi = min(v.lo * n, v.lo), max(v.hi * n, v.hi)
-        red = TV(self.let("red", red.e), red.dt, red.shape, red.lo, red.hi)
+        red = replace(red, e=self.let("red", red.e))
         axes = [d for d in range(rank) if d != r]
         self.store_tile(t, red, axes)
 
@@ -727,7 +748,7 @@ class Generator:
             pv = S.bin_("+", ptrs, S.bin_("*", it, step))
         ld = S.load(pv, m, self.other_value(dt)) if m is not None else S.load(pv)
         body: list[S.Stmt] = [S.let("x", ld)]
-        xv = TV(S.var("x"), dt, tuple(t.blocks), min(lo, -2), max(hi, 2))
+        xv = TV(S.var("x"), dt, tuple(t.blocks), min(lo, -2), max(hi, 2), self.last_q)
         term = self.convert(xv, acc_dt) or TV(S.cast(xv.e, acc_dt), acc_dt, xv.shape, xv.lo, xv.hi)
         if self.ch.coin(0.5):
             f = self.expr([term], acc_dt, tuple(t.blocks), 1)
@@ -784,7 +805,7 @@ class Generator:
         ptrs = self.let("src_ptrs", S.bin_("+", sp, off))
         m = self.tile_mask(t)
         g = S.load(ptrs, m, self.other_value(dt)) if m is not None else S.load(ptrs)
-        x = TV(self.let("g", g), dt, tuple(t.blocks), min(lo, -2), max(hi, 2))
+        x = TV(self.let("g", g), dt, tuple(t.blocks), min(lo, -2), max(hi, 2), self.last_q)
         v = self.expr([x], self.ch.pick([dt, "fp32", "int32"]), tuple(t.blocks), self.ch.integer(0, 2))
         self.store_tile(t, v, [0, 1])
 
@@ -817,6 +838,24 @@ def _place(x: S.Expr, axis: int, rank: int) -> S.Expr:
         if d != axis:
             e = S.expand(e, d)
     return e
+
+
+MANTISSA_BITS = {"fp32": 24, "fp16": 11, "bf16": 8}
+
+
+def _exact_q(dt: str, q: float | None, mag: float) -> float | None:
+    """q if every multiple of 1/q up to `mag` is exact in dt (ints are always exact)."""
+    if dt not in MANTISSA_BITS:
+        return 1.0
+    if q is None or q * max(mag, 1.0) >= 2.0 ** MANTISSA_BITS[dt]:
+        return None
+    return q
+
+
+def _both(a: TV, b: TV, f: Any) -> float | None:
+    qa = a.q if a.is_float else 1.0
+    qb = b.q if b.is_float else 1.0
+    return None if qa is None or qb is None else f(qa, qb)
 
 
 def _and(a: S.Expr | None, b: S.Expr | None) -> S.Expr | None:
