@@ -24,7 +24,7 @@ from oracles.judge import judge
 from oracles.reference import UndefinedBehaviour, evaluate
 
 # A timeout finding costs the whole per-case timeout for every candidate that still hangs.
-TIMEOUT_CAP_S = 3.0
+TIMEOUT_CAP_S = 2.0
 
 
 @dataclass
