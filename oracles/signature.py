@@ -24,6 +24,8 @@ _NORMALISE = [
     (re.compile(r"\b\d+\b"), "N"),
     (re.compile(r"k_[0-9a-f]{16}"), "k_?"),
     (re.compile(r"\b(\d+|N) bytes\b"), "N bytes"),
+    (re.compile(r"buffer '\w+'"), "buffer ?"),  # one guard-page bug, whichever buffer it hits
+    (re.compile(r"\b([ifu])(8|16|32|64)\b"), r"\1N"),  # i32 vs i64 of the same crash
     (re.compile(r"\s+"), " "),
 ]
 _FRAME = re.compile(r"#\d+\s+0x[0-9a-fA-F]+\s+(?:in\s+)?(.+?)(?:\s+\(|$)")
