@@ -131,8 +131,10 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
                 verdicts.append(Verdict(str(entry.path), entry.case.case_id, key, exp, act,
                                         change, msg.strip().splitlines()[0][:300] if msg else ""))
             if update and run.valid:
+                unverified = {v.backend for v in verdicts if v.file == str(entry.path) and v.change == "not-run"}
                 keep = {k: v for k, v in entry.expected.items()
-                        if k not in names and not k.startswith(CROSS_PREFIX)}
+                        if (k not in names or k in unverified) and not k.startswith(CROSS_PREFIX)}
+                actual = {k: v for k, v in actual.items() if k not in unverified}
                 new_expected = {**keep, **actual}
                 if new_expected != entry.expected:
                     entry.expected = new_expected
