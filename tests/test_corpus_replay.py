@@ -26,3 +26,16 @@ def test_corpus_replays_without_changes() -> None:
     # Execution-only verdicts (GPU) are reported as not re-checkable on a CPU machine, not as fixed.
     gpu = [r for r in report["results"] if "/gpu/" in r["file"] and r["backend"].startswith("cuda@3.6.0")]
     assert gpu and all(r["change"] in ("not-run", "unchanged") for r in gpu)
+
+
+def test_update_keeps_verdicts_that_need_a_gpu(tmp_path: Path) -> None:
+    import shutil
+
+    src = next((ROOT / "corpus" / "gpu").glob("*.json"))
+    dst = tmp_path / src.name
+    shutil.copy(src, dst)
+    out = subprocess.run([sys.executable, "-m", "fuzz", "replay", str(dst), "--update", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = json.loads(dst.read_text())["expected"]
+    assert expected["cuda@3.6.0:sm_90"]["kind"] == "crash"
