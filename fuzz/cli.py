@@ -273,6 +273,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f = store.finding(args.finding)
         if args.json:
             d = f.to_json(full=True)
+            d["affected"] = store.affected_backends(f.signature)
+            d["reduced"], d["reduce_summary"] = store.reduced(f.signature)
             d["verdicts"] = store.case_outcomes(f.first_campaign, f.first_case)
             emit_json(sys.stdout, d)
         else:

@@ -31,6 +31,13 @@ def _outputs_section(outputs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _reduced_lines(store: Store, f: Finding) -> list[str]:
+    reduced, summary = store.reduced(f.signature)
+    if reduced is None:
+        return [f"reduced:   no (tritondiff reduce {f.id})"]
+    return [f"reduced:   {summary}", *("  " + ln for ln in reduced["source"].splitlines()[4:])]
+
+
 def render_finding(store: Store, f: Finding) -> str:
     """Everything stored about one finding: verdict, message, kernel source, divergent outputs."""
     lines = [
@@ -38,7 +45,9 @@ def render_finding(store: Store, f: Finding) -> str:
         f"signature: {f.signature}",
         f"kind:      {f.kind}",
         f"backend:   {f.backend}",
+        f"affected:  {', '.join(store.affected_backends(f.signature)) or f.backend}",
         f"stage:     {f.stage or '?'}",
+        *_reduced_lines(store, f),
         f"count:     {f.count} case(s), first seen {f.first_seen}, last seen {f.last_seen}",
         f"first case: campaign #{f.first_campaign} index {f.first_case} ({f.first_case_id})",
     ]
