@@ -376,8 +376,14 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     if not f.case_json:
         raise UsageError(f"finding #{f.id} has no stored case to reduce")
     case = KernelCase.from_json(f.case_json)
-    with stdout_to_stderr(args.json):
-        res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget)
+    from fuzz.reduce import DoesNotReproduce
+
+    try:
+        with stdout_to_stderr(args.json):
+            res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget)
+    except DoesNotReproduce as e:
+        print(f"tritondiff reduce: finding #{f.id} does not reproduce: {e}", file=sys.stderr)
+        return EXIT_FAIL
     if args.json:
         emit_json(sys.stdout, {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
                                "summary": res.stats.summary(), "before": res.stats.before,

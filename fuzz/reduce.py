@@ -31,6 +31,7 @@ TIMEOUT_CAP_S = 2.0
 class ReduceResult:
     case: KernelCase
     stats: ReduceStats
+    signature: str = ""
 
 
 def _open(name: str) -> Any:
@@ -82,6 +83,25 @@ def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: 
     return out
 
 
+class DoesNotReproduce(RuntimeError):
+    """The finding's case no longer shows the finding's kind on its backend."""
+
+
+def current_signature(case: KernelCase, target: Any, signature: str, kind: str, timeout: float) -> str:
+    """The signature this tritondiff computes for the finding now: stored signatures may come from
+    an older normaliser, and reduction must keep what the failing backend shows today."""
+    try:
+        ref = evaluate(case)
+    except UndefinedBehaviour as e:
+        raise DoesNotReproduce(f"the reference now refuses the case: {e}") from e
+    now = judge(case, ref, target.run(case, timeout))
+    if now.signature == signature:
+        return signature
+    if now.kind != kind:
+        raise DoesNotReproduce(f"{target.name} now gives {now.kind}, not {kind}: {now.message[:200]}")
+    return now.signature
+
+
 def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, others: list[str],
                 timeout: float = 30.0, budget_s: float = 120.0, max_steps: int = 2000,
                 progress: Any = None) -> ReduceResult:
@@ -89,12 +109,14 @@ def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, other
     if kind == "timeout":
         timeout = min(timeout, TIMEOUT_CAP_S)
     target = _open(backend)
-    healthy = healthy_backends(case, target.name, others, timeout)
+    healthy: list[Any] = []
     try:
+        signature = current_signature(case, target, signature, kind, timeout)
+        healthy = healthy_backends(case, target.name, others, timeout)
         pred = make_predicate(target, signature, healthy, timeout)
         reducer = Reducer(case, pred, budget_s=budget_s, max_steps=max_steps, progress=progress)
         small = reducer.run()
-        return ReduceResult(small, reducer.stats)
+        return ReduceResult(small, reducer.stats, signature)
     finally:
         for b in [target, *healthy]:
             b.close()
@@ -109,6 +131,8 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
                          budget_s, progress=prog)
     summary = result.stats.summary()
     prog(f"reduced {outcome.signature[:70]}: {summary}")
+    # the signature the reduced case keeps (today's normaliser), for the corpus expectation
+    kept = result.signature
     if store_path is not None:
         from fuzz.store import Store
 
@@ -117,7 +141,6 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
     if corpus_dir is not None:
         from fuzz.corpus import save_case
 
-        save_case(Path(corpus_dir), result.case, {outcome.backend: {"kind": outcome.kind,
-                                                                    "signature": outcome.signature}},
+        save_case(Path(corpus_dir), result.case, {outcome.backend: {"kind": outcome.kind, "signature": kept}},
                   f"reduced from {case.case_id}: {summary}")
     return result
