@@ -645,8 +645,8 @@ class Generator:
         self.store_tile(t, red, axes)
 
     def dot(self) -> None:
-        dt = self.ch.weighted({"fp16": 2.0 * self.weight("dot_fp16"), "bf16": 1.0 * self.weight("dot_bf16"),
-                               "fp32": 1.5 * self.weight("dot_fp32"), "int8": 1.3 * self.weight("dot_int8")})
+        base = {"fp16": 2.0, "bf16": 1.0, "fp32": 1.5, "int8": 1.3}
+        dt = self.ch.weighted({d: w * self.weight(f"dot_{d}") * self.weight(f"dtype_{d}") for d, w in base.items()})
         bm, bn, bk = (self.ch.pick([16, 32]) for _ in range(3))
         if dt == "int8":
             bk = 32  # int8 MMA instructions need K >= 32 (Triton rejects smaller K on sm_80+)

@@ -59,3 +59,8 @@ def test_generated_source_is_valid_python_with_one_jit_kernel() -> None:
         tree = ast.parse(generate(seed).source)
         fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
         assert len(fns) == 1 and fns[0].decorator_list
+
+
+def test_excluding_a_dtype_excludes_it_everywhere() -> None:
+    for seed in range(150):
+        assert "dtype_bf16" not in generate(seed, {"dtype_bf16": 0}).features
