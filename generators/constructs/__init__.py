@@ -13,9 +13,11 @@ from generators.constructs.base import (
     EXPRS,
     STMTS,
     Construct,
+    ExprProduction,
     Field,
     construct_of,
     expr_construct,
+    expr_productions,
     feature_owners,
     register,
     stmt_construct,
@@ -27,5 +29,5 @@ for _m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _m.name not in _SKIP and not _m.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["ALL", "EXPRS", "STMTS", "Construct", "Field", "construct_of", "expr_construct", "feature_owners",
-           "register", "stmt_construct", "valid_ident"]
+__all__ = ["ALL", "EXPRS", "STMTS", "Construct", "ExprProduction", "Field", "construct_of", "expr_construct",
+           "expr_productions", "feature_owners", "register", "stmt_construct", "valid_ident"]

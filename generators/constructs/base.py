@@ -99,6 +99,29 @@ def shape_f(max_rank: int = 3, max_dim: int = 4096) -> Field:
     return Field("shape", lo=1, hi=max_dim, values=(max_rank,))
 
 
+@dataclass(frozen=True)
+class ExprProduction:
+    """One way the generator builds an expression of a dtype and shape (Csmith's generation facet).
+
+    `build(g, leaves, dt, shape, depth)` returns a generator TV or None when the draw would leave
+    the safe value range; `knob` is the campaign weight (a feature name) that scales `weight`."""
+
+    name: str
+    weight: float
+    build: Callable[..., Any]
+    knob: str | None = None
+    floats: bool | None = None  # True: float dtypes only; False: integers only; None: both
+    dtypes: tuple[str, ...] = ()  # restrict to these dtypes
+    min_rank: int = 0
+
+    def applies(self, dt: str, shape: tuple[int, ...]) -> bool:
+        from generators.spec import FLOAT_DTYPES
+
+        if self.floats is not None and (dt in FLOAT_DTYPES) != self.floats:
+            return False
+        return (not self.dtypes or dt in self.dtypes) and len(shape) >= self.min_rank
+
+
 class Construct:
     """Base class: subclasses set the class attributes and override the facets they have."""
 
@@ -116,6 +139,8 @@ class Construct:
     lacks: ClassVar[dict[str, str]] = {}
     # Field naming a variable the statement binds for its body (loops), for substitution.
     binds: ClassVar[str | None] = None
+    # How the generator's expression trees can produce this construct.
+    productions: ClassVar[tuple[ExprProduction, ...]] = ()
 
     # ---- type rule ----
     def typeof(self, n: Node, tc: Any) -> Ty:
@@ -217,6 +242,11 @@ def stmt_construct(tag: Any) -> Construct:
 
 def construct_of(node: Node) -> Construct:
     return expr_construct(node.get("e")) if "e" in node else stmt_construct(node.get("s"))
+
+
+def expr_productions() -> list[ExprProduction]:
+    """Every expression production of every construct, in registry order."""
+    return [p for c in ALL.values() for p in c.productions]
 
 
 def feature_owners() -> dict[str, list[Construct]]:

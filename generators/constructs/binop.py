@@ -14,14 +14,92 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs.base import Construct, Node, enum_f, expr_f, register
+from generators.constructs.base import Construct, ExprProduction, Node, enum_f, expr_f, register
 from generators.constructs.examples import unary_case
 from generators.numerics import TINY, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val, overflow_guard
+from generators.values import TV, both_q, exact_q, limit, mul_range
 
 OPS = S.ARITH_OPS + S.BIT_OPS + S.CMP_OPS
 _CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
         "==": np.equal, "!=": np.not_equal}
+
+
+# ---- generation ----
+def _arith(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    op = g.ch.pick(["+", "-", "*"])
+    if op == "*":
+        lo, hi = mul_range(a, b)
+    elif op == "+":
+        lo, hi = a.lo + b.lo, a.hi + b.hi
+    else:
+        lo, hi = a.lo - b.hi, a.hi - b.lo
+    if max(abs(lo), abs(hi)) >= limit(dt):
+        return None
+    q = both_q(a, b, lambda x, y: x * y if op == "*" else max(x, y))
+    return TV(S.bin_(op, a.e, b.e), dt, shape, lo, hi, exact_q(dt, q, max(abs(lo), abs(hi))))
+
+
+def _scalar(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    """A tensor meeting a splatted scalar: runtime argument, constexpr or literal."""
+    s = g.scalar_operand(dt)
+    if s is None:
+        return None
+    a = g.sub(leaves, dt, shape, depth)
+    op = g.ch.pick(["*", "+"] if dt in S.FLOAT_DTYPES else ["*", "+", "-"])
+    lo, hi = mul_range(a, s) if op == "*" else (a.lo + s.lo, a.hi + s.hi) if op == "+" else (
+        a.lo - s.hi, a.hi - s.lo)
+    if max(abs(lo), abs(hi)) >= limit(dt):
+        return None
+    pair = (a.e, s.e) if g.ch.coin(0.7) or op == "-" else (s.e, a.e)
+    q = both_q(a, s, lambda x, y: x * y if op == "*" else max(x, y))
+    return TV(S.bin_(op, *pair), dt, shape, lo, hi, exact_q(dt, q, max(abs(lo), abs(hi))))
+
+
+def _div(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    one = g.const_tile(1.0, dt, shape)
+    den = S.bin_("+", S.call("abs", b.e), one)
+    return TV(S.bin_("/", a.e, den), dt, shape, -a.mag, a.mag)
+
+
+def _divmod(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    op = g.ch.pick(["//", "%"])
+    if g.ch.coin(0.5):
+        d = g.ch.integer(1, 7)
+        den = g.const_tile(d, dt, shape)
+        dmax = float(d)
+    else:
+        one = g.const_tile(1, dt, shape)
+        den = S.call("maximum", b.e, one)
+        dmax = max(1.0, b.hi)
+    if op == "//":
+        return TV(S.bin_(op, a.e, den), dt, shape, -a.mag, a.mag)
+    m = min(a.mag, dmax - 1)
+    return TV(S.bin_(op, a.e, den), dt, shape, -m, m)
+
+
+def _bitwise(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    op = g.ch.pick(["&", "|", "^"])
+    bits = int(max(a.mag, b.mag)).bit_length() + 1
+    m = float(2**bits)
+    if m >= limit(dt):
+        return None
+    return TV(S.bin_(op, a.e, b.e), dt, shape, -m, m)
+
+
+def _shift(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a = g.sub(leaves, dt, shape, depth)
+    k = g.ch.integer(0, 3)
+    amt = g.const_tile(k, dt, shape)
+    if g.ch.coin(0.5):
+        if a.mag * 2**k >= limit(dt):
+            return None
+        return TV(S.bin_("<<", a.e, amt), dt, shape, a.lo * 2**k, a.hi * 2**k)
+    return TV(S.bin_(">>", a.e, amt), dt, shape, float(np.floor(a.lo / 2**k)), float(np.floor(a.hi / 2**k)))
 
 
 @register
@@ -35,6 +113,14 @@ class BinOp(Construct):
                 "offs_int32", "offs_int64", "offs_floordiv", "offs_mod", "gather", "ptr_runtime_stride",
                 "ptr_constexpr_stride")
     computes = True
+    productions = (
+        ExprProduction("arith", 4.0, _arith),
+        ExprProduction("scalar", 1.5, _scalar),
+        ExprProduction("div", 0.6, _div, floats=True),
+        ExprProduction("divmod", 1.0, _divmod, knob="int_divmod", floats=False),
+        ExprProduction("bitwise", 1.5, _bitwise, knob="bitwise", floats=False),
+        ExprProduction("shift", 0.8, _shift, knob="shift", floats=False),
+    )
 
     # ---- type rule ----
     def typeof(self, n: Node, tc: Any) -> S.Ty:

@@ -12,12 +12,42 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs.base import Construct, Node, enum_f, exprs_f, register
+from generators.constructs.base import Construct, ExprProduction, Node, enum_f, exprs_f, register
 from generators.constructs.examples import unary_case
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val
+from generators.values import TV, both_q
 
 BINARY_FNS = ("maximum", "minimum")
 FNS = BINARY_FNS + S.MATH_FNS
+
+
+# ---- generation ----
+def _minmax(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    fn = g.ch.pick(["maximum", "minimum"])
+    return TV(S.call(fn, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi), both_q(a, b, max))
+
+
+def _abs(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a = g.sub(leaves, dt, shape, depth)
+    return TV(S.call("abs", a.e), dt, shape, 0.0, a.mag, a.q)
+
+
+def _math(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a = g.sub(leaves, dt, shape, depth)
+    fn = g.ch.pick(["exp", "log", "sqrt", "sin", "cos"])
+    if fn == "exp":
+        if a.mag > 8:
+            return None
+        return TV(S.call("exp", a.e), dt, shape, 0.0, float(np.exp(a.mag)))
+    if fn == "log":
+        arg_ = S.bin_("+", S.call("abs", a.e), S.const(1.0, "fp32"))
+        return TV(S.call("log", arg_), dt, shape, 0.0, float(np.log(a.mag + 1)) + 1)
+    if fn == "sqrt":
+        return TV(S.call("sqrt", S.call("abs", a.e)), dt, shape, 0.0, float(np.sqrt(a.mag)) + 1)
+    if a.mag > 50:
+        return None
+    return TV(S.call(fn, a.e), dt, shape, -1.0, 1.0)
 
 
 @register
@@ -27,6 +57,11 @@ class Call(Construct):
     fields = {"fn": enum_f(FNS), "args": exprs_f(1, 2)}
     features = ("minmax", "math_fn")
     computes = True
+    productions = (
+        ExprProduction("minmax", 1.0, _minmax, knob="minmax"),
+        ExprProduction("abs", 0.5, _abs),
+        ExprProduction("math", 1.2, _math, knob="math_fn", dtypes=("fp32",)),
+    )
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         fn = n["fn"]

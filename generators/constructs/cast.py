@@ -8,12 +8,22 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs.base import Construct, Node, dtype_f, expr_f, register
+from generators.constructs.base import Construct, ExprProduction, Node, dtype_f, expr_f, register
 from generators.constructs.examples import unary_case
+from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import INT_RANGE, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl
+from generators.values import TV
 
 CAST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1", "fp64")
+
+
+# ---- generation ----
+def _cast(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    """A value computed in another dtype, converted where its range survives."""
+    via = g.pick_dtype(tuple(d for d in DTYPE_WEIGHTS if d != dt))
+    a = g.expr(leaves, via, shape, depth - 1)
+    return g.convert(a, dt)
 
 
 @register
@@ -22,6 +32,7 @@ class Cast(Construct):
     node = "cast"
     fields = {"x": expr_f(), "dt": dtype_f(CAST_DTYPES)}
     features = ("cast",)
+    productions = (ExprProduction("cast", 1.0, _cast, knob="cast"),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])

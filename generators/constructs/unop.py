@@ -6,9 +6,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from generators import spec as S
-from generators.constructs.base import Construct, Node, enum_f, expr_f, register
+from generators.constructs.base import Construct, ExprProduction, Node, enum_f, expr_f, register
 from generators.constructs.examples import unary_case
 from generators.semantics import Val, int_val
+from generators.values import INT_LIMIT, TV
+
+
+# ---- generation ----
+def _neg(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a = g.sub(leaves, dt, shape, depth)
+    if dt not in S.FLOAT_DTYPES and a.lo <= -INT_LIMIT[dt]:
+        return None
+    return TV(S.un("-", a.e), dt, shape, -a.hi, -a.lo, a.q)
 
 
 @register
@@ -18,6 +27,7 @@ class UnOp(Construct):
     fields = {"op": enum_f(("-", "~")), "x": expr_f()}
     features = ("mask_not",)
     computes = True
+    productions = (ExprProduction("neg", 0.5, _neg),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])

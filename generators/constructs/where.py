@@ -8,9 +8,17 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs.base import Construct, Node, expr_f, register
+from generators.constructs.base import Construct, ExprProduction, Node, expr_f, register
 from generators.constructs.examples import unary_case
 from generators.semantics import Val
+from generators.values import TV, both_q
+
+
+# ---- generation ----
+def _where(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
+    a, b = g.sub(leaves, dt, shape, depth), g.sub(leaves, dt, shape, depth)
+    c = g.condition(leaves, shape, depth)
+    return TV(S.where(c, a.e, b.e), dt, shape, min(a.lo, b.lo), max(a.hi, b.hi), both_q(a, b, max))
 
 
 @register
@@ -20,6 +28,7 @@ class Where(Construct):
     fields = {"c": expr_f(), "a": expr_f(), "b": expr_f()}
     features = ("where",)
     computes = True
+    productions = (ExprProduction("where", 1.0, _where, knob="where"),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         c, a, b = (tc.ty(n[x]) for x in ("c", "a", "b"))
