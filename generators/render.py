@@ -28,6 +28,16 @@ class Renderer:
         self.params = params_by_name(spec)
         self.env: dict[str, Ty] = {}
         self.lines: list[str] = []
+        self.helpers: dict[str, str] = {}  # module-level @triton.jit helpers, by name
+
+    def helper(self, name: str, text: str) -> str:
+        """Define a module-level helper (e.g. a scan's combine function) once; returns its name.
+
+        `text` is the whole definition, decorator included; one name always means one text."""
+        old = self.helpers.setdefault(name, text)
+        if old != text:
+            raise ValueError(f"helper {name} defined twice with different text")
+        return name
 
     def lit(self, v: int | float, dt: str) -> str:
         if dt == "int1":
@@ -63,10 +73,12 @@ class Renderer:
         sig = []
         for p in self.spec["params"]:
             sig.append(f"{p['name']}: tl.constexpr" if p["kind"] == "constexpr" else p["name"])
-        self.lines = ["import triton", "import triton.language as tl", "", "",
-                      "@triton.jit", f"def {self.spec['name']}({', '.join(sig)}):"]
+        self.lines = ["@triton.jit", f"def {self.spec['name']}({', '.join(sig)}):"]
         self.block(self.spec["body"], 1)
-        return "\n".join(self.lines) + "\n"
+        head = ["import triton", "import triton.language as tl", "", ""]
+        for text in self.helpers.values():
+            head += text.rstrip("\n").split("\n") + ["", ""]
+        return "\n".join(head + self.lines) + "\n"
 
 
 def render(spec: dict[str, Any]) -> str:
