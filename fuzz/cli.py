@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--timeout", type=_positive_float, help="seconds per backend run (default: the campaign's)")
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    gn = sub.add_parser("generate", help="write generated kernels as standalone programs (kernel, launch, "
+                                         "inputs, expected outputs)")
+    gn.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    gn.add_argument("--count", type=_positive_int, default=10, help="number of kernels (default 10)")
+    gn.add_argument("--out", type=Path, required=True, help="directory for kernel_<seed>.py / .json")
+    gn.add_argument("--release", help="only constructs this triton release has (e.g. 3.2.0)")
+    gn.add_argument("--backend", default="cuda", help="what each program runs on: cuda (GPU, else compile "
+                                                       "for sm_90), hip, interpreter (default cuda)")
+    gn.add_argument("--weights", help="feature weights, as for fuzz")
+    gn.add_argument("--exclude", help="features to exclude")
+    gn.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
     return p
@@ -342,6 +354,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_FAIL if stats["below_min_share"] else EXIT_OK
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from fuzz.programs import write_programs
+
+    summary = write_programs(check_seed(args.seed), args.count, args.out, args.release, args.backend,
+                             _weights(args))
+    if args.json:
+        emit_json(sys.stdout, summary)
+    else:
+        print(f"wrote {summary['written']} programs to {args.out} (skipped: "
+              + ", ".join(f"{k} {v}" for k, v in summary["skipped"].items()) + ")")
+    return EXIT_OK if summary["written"] == args.count else EXIT_FAIL
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     from backends.registry import list_backends
 
@@ -460,7 +485,7 @@ def _campaign_id(text: str) -> int:
 
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
-            "stats": cmd_stats, "backends": cmd_backends}
+            "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate}
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
