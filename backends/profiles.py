@@ -71,3 +71,21 @@ def release_key(version: str) -> tuple[int, ...]:
     nums = tuple(int(x) for x in m.group(1).split("."))
     nums = nums + (0,) * (3 - len(nums))
     return nums + ((0, int(m.group(2))) if m.group(2) else (1, 0))
+
+
+def campaign_weights(backends: list[str], weights: dict[str, float] | None) -> dict[str, float] | None:
+    """Weights with every feature that no backend of the campaign can run set to 0.
+
+    Why: a case using a construct none of the campaign's releases has would only come out
+    `unsupported` everywhere; the registry knows that before generating it."""
+    from generators import FEATURES
+
+    if not backends:
+        return weights
+    out = dict(weights or {})
+    for f in FEATURES:
+        if out.get(f) == 0.0:
+            continue
+        if all(unsupported_reason(b, [f]) for b in backends):
+            out[f] = 0.0
+    return out if out != (weights or {}) else weights
