@@ -1,7 +1,7 @@
 """Generic launcher vs Triton's own launch on a GPU: same kernels, outputs compared bit for bit.
 
     python bench/launch_parity.py --env-python /usr/bin/python3 [--backend cuda@3.6.0]
-        [--cases 2000] [--jobs 16] [--seed 11] [--keep-dir DIR]
+        [--cases 2000] [--jobs 16] [--seed 11] [--budget SECONDS] [--keep-dir DIR]
 
 Each job holds two workers of the same backend, one launching through backends.cuda_launch and
 one through Triton (`launcher: "triton"`); every valid generated case runs on both and the padded
@@ -47,6 +47,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=16)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--budget", type=float, help="stop taking new cases after this many seconds")
     ap.add_argument("--keep-dir", type=Path)
     args = ap.parse_args()
     lock = threading.Lock()
@@ -55,9 +56,12 @@ def main() -> int:
                              "direct": {"compile": [], "launch": [], "run": []},
                              "triton": {"compile": [], "launch": [], "run": []}}
 
+    t0 = time.perf_counter()
+
     def take() -> int | None:
         with lock:
-            if state["next"] >= args.cases:
+            late = args.budget is not None and time.perf_counter() - t0 > args.budget
+            if state["next"] >= args.cases or late:
                 return None
             state["next"] += 1
             return state["next"] - 1
@@ -94,7 +98,6 @@ def main() -> int:
                             args.keep_dir.mkdir(parents=True, exist_ok=True)
                             (args.keep_dir / f"{case.case_id}.json").write_text(json.dumps(case.to_json()))
 
-    t0 = time.perf_counter()
     threads = [threading.Thread(target=job) for _ in range(args.jobs)]
     for t in threads:
         t.start()
@@ -102,7 +105,7 @@ def main() -> int:
         t.join()
     med = {side: {f"{k}_s_median": statistics.median(v) if v else None for k, v in state[side].items()}
            for side in ("direct", "triton")}
-    print(json.dumps({"backend": args.backend, "cases": args.cases, "jobs": args.jobs, "seed": args.seed,
+    print(json.dumps({"backend": args.backend, "cases": state["next"], "jobs": args.jobs, "seed": args.seed,
                       "valid": state["valid"], "invalid": state["invalid"],
                       "both_executed": state["both_executed"], "identical_executed": state["identical"],
                       "differ": state["differ"], "statuses": dict(state["statuses"]),

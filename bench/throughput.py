@@ -3,7 +3,7 @@ and the share of wall time spent outside the backends' own calls (generation, re
 store, IPC).
 
     python bench/throughput.py [--backends interpreter,cuda,hip] [--cases 200] [--jobs 1]
-        [--env-python cuda=/usr/bin/python3] [--launchers direct,triton]
+        [--env-python cuda=/usr/bin/python3] [--launchers direct,triton] [--minutes M]
 
 With several --launchers the same campaign (same seed, same kernels) runs once per launcher, one
 after the other, so on a GPU machine the generic launcher and Triton's own are compared in one
@@ -51,6 +51,8 @@ def _campaign(args: argparse.Namespace, launcher: str, tmp: Path) -> dict:
            "--launcher", launcher]
     for item in args.env_python:
         cmd += ["--env-python", item]
+    if args.minutes:
+        cmd += ["--minutes", str(args.minutes)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
@@ -67,6 +69,7 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--minutes", type=float, help="also stop each campaign after M minutes")
     ap.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON")
     ap.add_argument("--launchers", default="direct",
                     help="comma-separated: direct (tritondiff's launcher), triton (Triton's own)")
