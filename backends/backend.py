@@ -175,7 +175,9 @@ class Backend:
         r.traceback = str(res.get("traceback", ""))
         r.executed = bool(res.get("executed", False))
         r.compile_s = float(res.get("compile_s", 0.0))
+        r.launch_s = float(res.get("launch_s", 0.0))
         r.run_s = float(res.get("run_s", 0.0))
+        r.launcher = str(res.get("launcher", ""))
         r.artifacts = {str(k): str(v) for k, v in (res.get("artifacts") or {}).items()}
         r.versions.update({str(k): str(v) for k, v in (res.get("versions") or {}).items()})
         for name, data in (res.get("outputs") or {}).items():

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
+    f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
+                   help="how cuda backends on a GPU start kernels: tritondiff's generic launcher "
+                        "(default) or Triton's own, which builds a C launcher per signature")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
@@ -241,6 +244,16 @@ def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, s
     return out
 
 
+def _backend_opts(args: argparse.Namespace, backends: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-backend open_backend options: --env-python, and --launcher for every backend (only the
+    GPU runners read it)."""
+    out: dict[str, dict[str, Any]] = dict(_env_pythons(args.env_python, backends))
+    if args.launcher != "direct":
+        for name in backends:
+            out.setdefault(name, {})["runner_options"] = {"launcher": args.launcher}
+    return out
+
+
 # ---- commands -----------------------------------------------------------------------------------
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.campaign import Campaign, CampaignConfig
@@ -252,7 +265,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
         corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, backend_opts=_env_pythons(args.env_python, backends))
+        reduce=args.reduce, backend_opts=_backend_opts(args, backends))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:

@@ -202,4 +202,5 @@ class Pipeline:
             backend=o.backend, kind=o.kind, stage=o.stage or "", signature=sig, message=o.message or "",
             compile_s=float(getattr(res, "compile_s", 0.0) or 0.0),
             run_s=float(getattr(res, "run_s", 0.0) or 0.0),
+            launch_s=float(getattr(res, "launch_s", 0.0) or 0.0),
             wall_s=float(getattr(res, "wall_s", 0.0) or 0.0), origin=origin)

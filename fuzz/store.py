@@ -20,7 +20,7 @@ from typing import Any
 
 from fuzz.records import CaseRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: outcomes.launch_s
 FINDING_STATUSES = ("new", "known", "ignored")
 
 _SCHEMA = """
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     run_s REAL NOT NULL,
     wall_s REAL NOT NULL,
     message TEXT NOT NULL,
+    launch_s REAL NOT NULL DEFAULT 0,
     FOREIGN KEY (campaign, idx) REFERENCES cases(campaign, idx)
 );
 CREATE INDEX IF NOT EXISTS outcomes_case ON outcomes(campaign, idx);
@@ -163,6 +164,9 @@ class Store:
                     f"({SCHEMA_VERSION}); upgrade tritondiff or use another --db")
             if version == SCHEMA_VERSION:
                 return
+            if version == 1:
+                self._migrate_from_1()
+                return
         tables = self.db.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name IN "
             "('campaigns', 'cases', 'outcomes', 'findings')").fetchall()
@@ -174,6 +178,20 @@ class Store:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     self.db.execute(stmt)
+            self.db.execute("DELETE FROM schema_version")
+            self.db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 had no launch time: its outcomes keep 0 there (their run_s included it)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(outcomes)")}
+            if "launch_s" not in cols:
+                self.db.execute("ALTER TABLE outcomes ADD COLUMN launch_s REAL NOT NULL DEFAULT 0")
             self.db.execute("DELETE FROM schema_version")
             self.db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
             self.db.execute("COMMIT")
@@ -233,9 +251,9 @@ class Store:
                  rec.backend_s, rec.judge_s, stamp))
             self.db.executemany(
                 "INSERT INTO outcomes(campaign, idx, backend, origin, kind, stage, signature, compile_s,"
-                " run_s, wall_s, message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " launch_s, run_s, wall_s, message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(rec.campaign, rec.index, o.backend, o.origin, o.kind, o.stage, o.signature,
-                  o.compile_s, o.run_s, o.wall_s, o.message) for o in rec.outcomes])
+                  o.compile_s, o.launch_s, o.run_s, o.wall_s, o.message) for o in rec.outcomes])
             for o in findings:
                 cur = self.db.execute(
                     "UPDATE findings SET count = count + 1, last_seen = ? WHERE signature = ?",
@@ -390,9 +408,10 @@ class Store:
 
     def case_outcomes(self, campaign: int, index: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT backend, origin, kind, stage, signature, compile_s, run_s, wall_s, message"
+            "SELECT backend, origin, kind, stage, signature, compile_s, launch_s, run_s, wall_s, message"
             " FROM outcomes WHERE campaign = ? AND idx = ? ORDER BY id", (campaign, index))
-        keys = ("backend", "origin", "kind", "stage", "signature", "compile_s", "run_s", "wall_s", "message")
+        keys = ("backend", "origin", "kind", "stage", "signature", "compile_s", "launch_s", "run_s", "wall_s",
+                "message")
         return [dict(zip(keys, r)) for r in rows]
 
 
