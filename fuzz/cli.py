@@ -174,6 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--exclude", help="features to exclude")
     gn.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    bi = sub.add_parser("bisect", help="replay a finding on every published release of its backend family",
+                        description="FINDING: a finding id or signature prefix of the store, or a corpus "
+                                    "case file. Prints the verdict per release and first-bad / last-bad / "
+                                    "fixed-in, judged with the finding's own signature.")
+    bi.add_argument("finding", metavar="FINDING")
+    bi.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
+    bi.add_argument("--family", choices=("interpreter", "cuda", "hip", "ascend"),
+                    help="backend family (default: the finding's)")
+    bi.add_argument("--releases", help="3.0.0..3.9.0 (inclusive) or a list 3.2.0,3.6.0 (default: all)")
+    bi.add_argument("--arch", help="target arch (default: the finding's)")
+    bi.add_argument("--yes", action="store_true", help="build missing release envs without asking")
+    bi.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per release (default 60)")
+    bi.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    ev = sub.add_parser("envs", help="list managed backend envs with their sizes; remove old ones")
+    ev.add_argument("--remove", nargs="+", metavar="NAME", help="delete these envs")
+    ev.add_argument("--remove-unused", type=_positive_float, metavar="DAYS",
+                    help="delete envs no backend has started from for DAYS days (shared ones last)")
+    ev.add_argument("--json", action="store_true")
+
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
     return p
@@ -326,11 +346,12 @@ def cmd_findings(args: argparse.Namespace) -> int:
                     print(f"#{f.id} {f.signature[:80]}: {f.status} -> {args.mark}")
             return EXIT_OK
         found = store.findings(campaign=args.campaign, status=args.status, backend=args.backend)
+        bis = store.bisections()
         if args.json:
             emit_json(sys.stdout, {"command": "findings", "db": str(store.path),
-                                   "findings": [f.to_json() for f in found]})
+                                   "findings": [{**f.to_json(), "bisections": bis.get(f.id, [])} for f in found]})
         else:
-            print(render_list(found))
+            print(render_list(found, bis))
     return EXIT_OK
 
 
@@ -378,6 +399,102 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"wrote {summary['written']} programs to {args.out} (skipped: "
               + ", ".join(f"{k} {v}" for k, v in summary["skipped"].items()) + ")")
     return EXIT_OK if summary["written"] == args.count else EXIT_FAIL
+
+
+def _bisect_target(args: argparse.Namespace) -> tuple[Any, str, str, str | None, Any]:
+    """(case, signature, family, arch, finding or None) from a store finding or a corpus file."""
+    from generators.case import KernelCase
+
+    p = Path(args.finding)
+    if p.suffix == ".json" and p.is_file():
+        from fuzz.corpus import load_file
+
+        entry = load_file(p)
+        for backend, e in entry.expected.items():
+            fam = backend.split("@")[0].split(":")[0]
+            if e["kind"] not in ("ok", "unsupported") and (args.family in (None, fam)):
+                arch = backend.split(":")[1] if ":" in backend else None
+                return entry.case, e["signature"], fam, arch, None
+        raise UsageError(f"{p}: no expected finding{' on ' + args.family if args.family else ''} to bisect")
+    from fuzz.store import Store
+
+    with Store(default_db(args.db), create=False) as store:
+        f = store.finding(args.finding)
+        reduced, _ = store.reduced(f.signature)
+    case_json = reduced or f.case_json
+    if case_json is None:
+        raise UsageError(f"finding #{f.id} has no stored case")
+    fam = f.backend.split("@")[0].split(":")[0]
+    arch = f.backend.split(":")[1] if ":" in f.backend else None
+    return KernelCase.from_json(case_json), f.signature, args.family or fam, arch, f
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from fuzz.bisect import bisect_case, render, select_releases
+
+    case, sig, family, arch, finding = _bisect_target(args)
+    arch = args.arch or arch
+    releases = select_releases(family, args.releases)
+
+    def install(missing: list[str]) -> bool:
+        if not missing or args.yes:
+            return True
+        msg = f"{len(missing)} release env(s) are not installed: {', '.join(missing)} (about 1 GB each)"
+        if sys.stdin.isatty() and not args.json:
+            return input(f"{msg}. Download and build them now? [y/N] ").strip().lower() in ("y", "yes")
+        print(f"tritondiff bisect: {msg}; skipping them (pass --yes to build them)", file=sys.stderr)
+        return False
+
+    with stdout_to_stderr(args.json) as out:
+        b = bisect_case(case, sig, family, releases, arch, args.timeout, install)
+        result = b.to_json()
+        if finding is not None:
+            from fuzz.store import Store
+
+            with Store(default_db(args.db), create=False) as store:
+                store.save_bisection(finding.id, result)
+        title = f"bisect of {'#' + str(finding.id) if finding else args.finding} on {family}: {sig[:100]}"
+        if args.json:
+            emit_json(out, {"command": "bisect", **result})
+        else:
+            print(render(b, title), file=out)
+    return EXIT_OK
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import time
+
+    from backends.envs import EnvError, envs_home, list_envs, remove_env
+
+    removed: list[str] = []
+    names = list(args.remove or [])
+    if args.remove_unused is not None:
+        cutoff = time.time() - args.remove_unused * 86400
+        rows = list_envs(sizes=False)
+        stale = {r.name for r in rows if (r.last_used or 0) < cutoff}
+        # an env linked by a kept env stays; leaves go before the envs they share
+        keep = {s for r in rows if r.name not in stale for s in r.shared}
+        names += sorted(stale - keep, key=lambda n: n.startswith("shared-"))
+    try:
+        for n in names:
+            remove_env(n)
+            removed.append(n)
+    except EnvError as e:
+        raise UsageError(str(e)) from None
+    rows = list_envs()
+    if args.json:
+        emit_json(sys.stdout, {"command": "envs", "home": str(envs_home()), "removed": removed,
+                               "envs": [r.__dict__ for r in rows], "total_bytes": sum(r.bytes for r in rows)})
+        return EXIT_OK
+    for n in removed:
+        print(f"removed {n}")
+    print(f"{'env':<28} {'size':>9}  {'last used':<16} shares / shared by")
+    for r in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.last_used)) if r.last_used else "-"
+        link = ", ".join([f"uses {s}" for s in r.shared] + [f"used by {u}" for u in r.used_by])
+        print(f"{r.name:<28} {r.bytes / 2**30:>7.2f} G  {used:<16} {link}")
+    print(f"{len(rows)} envs, {sum(r.bytes for r in rows) / 2**30:.2f} GiB under {envs_home()}")
+    return EXIT_OK
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -498,7 +615,8 @@ def _campaign_id(text: str) -> int:
 
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
-            "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate}
+            "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
+            "envs": cmd_envs, "bisect": cmd_bisect}
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

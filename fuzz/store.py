@@ -397,6 +397,37 @@ class Store:
             raise
         return found
 
+    # ---- bisections (a table of their own: created on first write, so old stores stay readable) --
+    def save_bisection(self, finding_id: int, result: dict[str, Any]) -> None:
+        """Keep the latest bisection of a finding per backend family."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("CREATE TABLE IF NOT EXISTS bisections (finding INTEGER NOT NULL, family TEXT NOT NULL,"
+                            " result TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (finding, family))")
+            self.db.execute("INSERT OR REPLACE INTO bisections (finding, family, result, at) VALUES (?, ?, ?, ?)",
+                            (finding_id, result["family"], json.dumps(result, sort_keys=True), now()))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def bisections(self, finding_id: int | None = None) -> dict[int, list[dict[str, Any]]]:
+        """{finding id: [bisection result, ...]} (empty for a store that never bisected)."""
+        have = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='bisections'").fetchone()
+        if not have:
+            return {}
+        q = "SELECT finding, result FROM bisections"
+        rows = (self.db.execute(q + " WHERE finding = ? ORDER BY family", (finding_id,)) if finding_id is not None
+                else self.db.execute(q + " ORDER BY finding, family")).fetchall()
+        out: dict[int, list[dict[str, Any]]] = {}
+        for fid, text in rows:
+            try:
+                out.setdefault(int(fid), []).append(json.loads(text))
+            except ValueError:
+                continue
+        return out
+
     def case_row(self, campaign: int, index: int) -> dict[str, Any] | None:
         row = self.db.execute(
             "SELECT seed, case_id, features, validity, reason, case_json FROM cases"
