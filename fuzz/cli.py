@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
     r.add_argument("--update", action="store_true", help="rewrite expected verdicts with the new ones")
     r.add_argument("--verbose", "-v", action="store_true", help="also list unchanged verdicts")
+    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
+                   help="run BACKEND (a name as in the files, or its family, e.g. cuda) in an existing Python")
+    r.add_argument("--trust-captured", action="store_true",
+                   help="also run cases of kind 'captured', whose stored source is imported as Python "
+                        "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
     s = sub.add_parser("show", help="print one finding in full")
@@ -216,14 +221,14 @@ def _weights(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_weights(args.weights, args.exclude, known)
 
 
-def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+def _env_pythons(items: list[str], backends: list[str] | None) -> dict[str, dict[str, str]]:
     """`cuda=/usr/bin/python3` -> {"cuda": {"env_python": "/usr/bin/python3"}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, py = item.partition("=")
         if not sep or not py:
             raise UsageError(f"--env-python {item!r}: expected BACKEND=PYTHON")
-        if name not in backends:
+        if backends is not None and name not in backends:
             raise UsageError(f"--env-python {item!r}: {name!r} is not one of --backends")
         out[name] = {"env_python": py}
     return out
@@ -257,7 +262,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     backends = parse_backends(args.backends) if args.backends is not None else None
     with stdout_to_stderr(args.json) as out:
-        report = replay(args.paths, backends, args.timeout, args.update)
+        report = replay(args.paths, backends, args.timeout, args.update,
+                        _env_pythons(args.env_python, backends), args.trust_captured)
         if args.json:
             emit_json(out, report)
         else:
