@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per case per backend (default 60)")
     f.add_argument("--db", type=Path, help="store file (default runs/<name>.sqlite)")
     f.add_argument("--name", help="campaign name (default <backends>-s<seed>)")
-    f.add_argument("--corpus", type=Path, default=Path("corpus"),
-                   help="where cases of new findings are saved (default corpus/)")
+    f.add_argument("--corpus", type=Path, default=None,
+                   help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
@@ -244,7 +245,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
-        corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
+        corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
         reduce=args.reduce, backend_opts=_env_pythons(args.env_python, backends))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
@@ -275,7 +276,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fuzz.store import Store
     from fuzz.triage import render_finding
 
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), readonly=True) as store:
         f = store.finding(args.finding)
         if args.json:
             d = f.to_json(full=True)
@@ -296,7 +297,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         raise UsageError("findings: FINDING arguments are only used with --mark STATUS")
     if args.mark and not args.keys:
         raise UsageError("findings --mark needs at least one FINDING (id or signature prefix)")
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), create=False, readonly=not args.mark) as store:
         if args.mark:
             changed = store.set_status(args.keys, args.mark)
             if args.json:
@@ -324,7 +325,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from fuzz.store import Store
         from fuzz.summary import render, store_summary
 
-        with Store(default_db(args.db), create=False) as store:
+        with Store(default_db(args.db), readonly=True) as store:
             summary = store_summary(store, args.campaign)
             summary["command"] = "stats"
             summary["campaigns"] = store.campaigns()
@@ -502,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_FAIL
         raise
+    except sqlite3.Error as e:  # a store damaged in a way the checks on open cannot see
+        print(f"{prog}: error: the store cannot be read ({type(e).__name__}: {e}); restore a copy or "
+              "start a new --db", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:  # before a campaign installs its own handler
