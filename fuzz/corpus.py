@@ -121,6 +121,11 @@ def load_file(path: str | Path, trust_captured: bool = False) -> CorpusEntry:
         raw = p.read_bytes()
     except OSError as e:
         raise CorpusError(f"{p}: cannot read: {e.strerror or e}") from e
+    return parse_document(raw, p, trust_captured)
+
+
+def parse_document(raw: bytes, p: Path, trust_captured: bool = False) -> CorpusEntry:
+    """A CorpusEntry from the bytes of a corpus file (named `p` in messages), or CorpusError."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -10,6 +10,7 @@ config); findings are keyed by signature alone, so they deduplicate across campa
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -138,6 +139,7 @@ MIGRATIONS: dict[int, str] = {}
 MAX_STORE_BYTES_CHECKED = 1 << 30  # quick_check of larger stores would delay every command
 
 
+@functools.lru_cache(maxsize=1)
 def _expected_columns() -> dict[str, list[str]]:
     """{table: columns} of this schema, read from _SCHEMA through an in-memory database."""
     mem = sqlite3.connect(":memory:")
@@ -224,6 +226,8 @@ class Store:
                                       isolation_level=None)
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot open the store: {e}") from None
+        # Damaged text (bytes that are not UTF-8) reads as U+FFFD rather than raising mid-command.
+        self.db.text_factory = lambda b: b.decode("utf-8", "replace")
         try:
             self._check_header(real)
             if not readonly:
@@ -242,6 +246,9 @@ class Store:
         except sqlite3.DatabaseError as e:
             self.db.close()
             raise StoreError(f"{self.path}: not a usable tritondiff store (corrupted?): {e}") from None
+        except UnicodeDecodeError:  # SQLite's own message quotes the damaged bytes
+            self.db.close()
+            raise StoreError(f"{self.path}: not a usable tritondiff store (its schema is damaged)") from None
         except BaseException:
             self.db.close()
             raise
