@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import time
@@ -189,7 +190,7 @@ class StoreLock:
 
 def _disk_error(path: Path, e: sqlite3.Error, what: str) -> StoreError:
     text = str(e)
-    if "full" in text or "disk I/O" in text:
+    if "full" in text or "disk I/O" in text:  # SQLite reports ENOSPC on its -shm file as I/O error
         return StoreError(f"{path}: disk full while {what}; the campaign stops here and nothing is lost: "
                           "free some space and rerun the same command to resume")
     return StoreError(f"{path}: cannot write while {what}: {text}")
@@ -240,7 +241,7 @@ class Store:
             self._check_integrity(real)
         except sqlite3.OperationalError as e:
             self.db.close()
-            if "full" in str(e):
+            if "full" in str(e) or ("I/O" in str(e) and shutil.disk_usage(real.parent).free < (1 << 20)):
                 raise _disk_error(self.path, e, "opening the store") from None
             raise StoreError(f"{self.path}: not a usable tritondiff store: {e}") from None
         except sqlite3.DatabaseError as e:
