@@ -14,7 +14,8 @@ class RunResult:
 
     status: "ok" (compiled, and executed if the backend executes), "error" (the backend raised at
     `stage`), "crash" (the worker died: `signal` or exit code), "timeout", "unsupported" (outside
-    the backend's or our pipeline's profile: never a finding).
+    the backend's or our pipeline's profile: never a finding), "harness" (tritondiff could not run it:
+    a worker killed from outside or by the OOM killer twice, its memory limit; never a finding).
     """
 
     backend: str

@@ -8,9 +8,7 @@ transaction per case. Ctrl-C/SIGTERM once: finish the cases in flight; twice: dr
 
 from __future__ import annotations
 
-import fcntl
 import importlib
-import os
 import queue
 import signal
 import sys
@@ -24,7 +22,7 @@ from typing import Any
 from fuzz.pipeline import CaseRun, Pipeline
 from fuzz.progress import Progress
 from fuzz.records import CaseRecord
-from fuzz.store import Store, StoreError
+from fuzz.store import Store, StoreError, StoreLock
 from fuzz.summary import store_summary
 
 SEED_STRIDE = 1_000_003
@@ -52,7 +50,8 @@ class CampaignConfig:
     weights: dict[str, float] | None = None
     timeout: float = 60.0
     db: Path | None = None
-    corpus: Path | None = Path("corpus")
+    corpus: Path | None = None  # None: the campaign's own runs/<name>-corpus/ (see corpus_dir)
+    save_corpus: bool = True
     name: str = ""
     progress: bool = True
     reduce: bool = False
@@ -64,6 +63,17 @@ class CampaignConfig:
         self.name = self.name or default_name(self.backends, self.seed)
         if self.db is None:
             self.db = Path("runs") / f"{self.name}.sqlite"
+
+    def corpus_dir(self) -> Path | None:
+        """Where new findings' cases go: --corpus, else beside the store (never ./corpus, which CI
+        replays: campaign output must not mix into it unasked)."""
+        if not self.save_corpus:
+            return None
+        if self.corpus is not None:
+            return self.corpus
+        assert self.db is not None
+        stem = self.db.name[:-len(".sqlite")] if self.db.name.endswith(".sqlite") else self.db.name
+        return self.db.with_name(f"{stem}-corpus")
 
 
 class IndexSource:
@@ -99,24 +109,6 @@ class _Done:
     run: CaseRun
     gen_s: float
     gen_error: str = ""
-
-
-class _DbLock:
-    """An exclusive lock beside the store: two campaigns writing one file would collide."""
-
-    def __init__(self, db: Path) -> None:
-        self.path = db.with_name(db.name + ".lock")
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise StoreError(f"{db}: another `tritondiff fuzz` is writing this store; "
-                             "wait for it or use another --db") from None
-
-    def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
 
 
 class Campaign:
@@ -159,11 +151,11 @@ class Campaign:
         cfg.resolve_names(list(self.pipelines[0].backends))
         assert cfg.db is not None
         cfg.db.parent.mkdir(parents=True, exist_ok=True)
-        lock: _DbLock | None = None
+        lock: StoreLock | None = None
         store: Store | None = None
         old_handlers: dict[int, Any] = {}
         try:
-            lock = _DbLock(cfg.db)
+            lock = StoreLock(cfg.db)
             store = Store(cfg.db)
             config = {"backends": cfg.backends, "seed": cfg.seed, "weights": cfg.weights,
                       "generator_version": generators.GENERATOR_VERSION, "timeout": cfg.timeout,
@@ -359,17 +351,22 @@ class Campaign:
             rec.case_json = case.to_json()
             rec.outputs_summary = summarize(case, run.ref, run.results, run.outcomes)
             fresh = [o for o in findings if o.signature not in known]
-            if fresh and self.cfg.corpus is not None:
+            corpus = self.cfg.corpus_dir()
+            if fresh and corpus is not None:
                 # Written before the commit: if we die in between, the rerun rewrites the same file.
+                # A file that cannot be written stops the campaign before the case is committed, so
+                # the rerun runs the case again and writes the file then: no finding without its file.
                 from fuzz.corpus import save_case
 
                 first = fresh[0]
                 note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
                 try:
-                    save_case(self.cfg.corpus, case, run.verdicts(), note)
-                except OSError as e:  # the store still gets the finding; say why the file is missing
-                    self._note(f"warning: cannot save case {case.case_id} to {self.cfg.corpus}: {e}")
+                    save_case(corpus, case, run.verdicts(), note)
+                except OSError as e:
+                    raise StoreError(f"{corpus}: cannot save the case of a new finding ({e.strerror or e}); "
+                                     "the campaign stops here and nothing is lost: fix that and rerun the "
+                                     "same command to resume") from None
         new = store.record_case(rec)
         known.update(new)
         return rec, new
@@ -389,6 +386,6 @@ class Campaign:
             outcome = next(o for o in rec.findings() if o.signature == sig)
             try:
                 fn(case=done.case, outcome=outcome, backends=self.cfg.backends, timeout=self.cfg.timeout,
-                   corpus_dir=self.cfg.corpus, store_path=self.cfg.db)
+                   corpus_dir=self.cfg.corpus_dir(), store_path=self.cfg.db)
             except Exception as e:
                 self._note(f"reducer failed on {sig[:60]}: {type(e).__name__}: {e}")

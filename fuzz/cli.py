@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per case per backend (default 60)")
     f.add_argument("--db", type=Path, help="store file (default runs/<name>.sqlite)")
     f.add_argument("--name", help="campaign name (default <backends>-s<seed>)")
-    f.add_argument("--corpus", type=Path, default=Path("corpus"),
-                   help="where cases of new findings are saved (default corpus/)")
+    f.add_argument("--corpus", type=Path, default=None,
+                   help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
@@ -101,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
     r.add_argument("--update", action="store_true", help="rewrite expected verdicts with the new ones")
     r.add_argument("--verbose", "-v", action="store_true", help="also list unchanged verdicts")
+    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
+                   help="run BACKEND (a name as in the files, or its family, e.g. cuda) in an existing Python")
+    r.add_argument("--trust-captured", action="store_true",
+                   help="also run cases of kind 'captured', whose stored source is imported as Python "
+                        "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
     s = sub.add_parser("show", help="print one finding in full")
@@ -251,14 +257,14 @@ def _weights(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_weights(args.weights, args.exclude, known)
 
 
-def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+def _env_pythons(items: list[str], backends: list[str] | None) -> dict[str, dict[str, str]]:
     """`cuda=/usr/bin/python3` -> {"cuda": {"env_python": "/usr/bin/python3"}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, py = item.partition("=")
         if not sep or not py:
             raise UsageError(f"--env-python {item!r}: expected BACKEND=PYTHON")
-        if name not in backends:
+        if backends is not None and name not in backends:
             raise UsageError(f"--env-python {item!r}: {name!r} is not one of --backends")
         out[name] = {"env_python": py}
     return out
@@ -284,7 +290,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
-        corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
+        corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
         reduce=args.reduce, backend_opts=_backend_opts(args, backends))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
@@ -302,7 +308,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     backends = parse_backends(args.backends) if args.backends is not None else None
     with stdout_to_stderr(args.json) as out:
-        report = replay(args.paths, backends, args.timeout, args.update)
+        report = replay(args.paths, backends, args.timeout, args.update,
+                        _env_pythons(args.env_python, backends), args.trust_captured)
         if args.json:
             emit_json(out, report)
         else:
@@ -314,7 +321,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fuzz.store import Store
     from fuzz.triage import render_finding
 
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), readonly=True) as store:
         f = store.finding(args.finding)
         if args.json:
             d = f.to_json(full=True)
@@ -335,7 +342,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         raise UsageError("findings: FINDING arguments are only used with --mark STATUS")
     if args.mark and not args.keys:
         raise UsageError("findings --mark needs at least one FINDING (id or signature prefix)")
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), create=False, readonly=not args.mark) as store:
         if args.mark:
             changed = store.set_status(args.keys, args.mark)
             if args.json:
@@ -364,7 +371,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from fuzz.store import Store
         from fuzz.summary import render, store_summary
 
-        with Store(default_db(args.db), create=False) as store:
+        with Store(default_db(args.db), readonly=True) as store:
             summary = store_summary(store, args.campaign)
             summary["command"] = "stats"
             summary["campaigns"] = store.campaigns()
@@ -652,6 +659,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_FAIL
         raise
+    except sqlite3.Error as e:  # a store damaged in a way the checks on open cannot see
+        print(f"{prog}: error: the store cannot be read ({type(e).__name__}: {e}); restore a copy or "
+              "start a new --db", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:  # before a campaign installs its own handler

@@ -171,6 +171,10 @@ class Pipeline:
                 self.call_started = None
         t = time.perf_counter()
         for name, res in out.results.items():
+            if res.status == "harness":  # we failed to run it (outside kill, memory limit): never a finding
+                out.records.append(OutcomeRecord(name, "unsupported", "harness", f"harness:{name}:worker",
+                                                 res.message, wall_s=res.wall_s, origin="harness"))
+                continue
             try:
                 o = judge(case, out.ref, res)
             except Exception as e:

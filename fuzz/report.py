@@ -646,7 +646,7 @@ def report_finding(db: Path, key: str, out: Path | None = None, timeout: float |
             print(msg, file=sys.stderr, flush=True)
 
     try:
-        with Store(db, create=False) as store:
+        with Store(db, readonly=True) as store:
             rep = build_report(store, key, timeout, also, say)
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{db}: {e}") from e
