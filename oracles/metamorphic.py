@@ -105,6 +105,14 @@ class Variant:
         return f"{self.relation}({ps})"
 
 
+def stored_variants(case_json: dict[str, Any] | None) -> list[Variant]:
+    """The variants a stored case (finding, reduced case, corpus file) carries; ValueError if bad."""
+    raw = (case_json or {}).get("variants") or []
+    if not isinstance(raw, list):
+        raise ValueError("'variants' must be a list of {relation, params}")
+    return [Variant.from_json(v) for v in raw]
+
+
 # ------------------------------------------------------------------------------------------
 # deriving the other form
 
@@ -216,17 +224,35 @@ def _scalars(spec: Spec, kinds: tuple[str, ...]) -> list[str]:
     return out
 
 
+ALL = "*"  # a `name` parameter meaning every eligible scalar at once
+
+
+def _choose_name(spec: Spec, rng: random.Random, names: list[str]) -> Params | None:
+    """One scalar, or (half the time, when there are several) all of them: a bug that depends
+    on how any one scalar is passed shows on the all-at-once form, and reduction names it."""
+    if not names:
+        return None
+    if len(set(names)) > 1 and rng.random() < 0.5:
+        return {"name": ALL}
+    return {"name": _pick(rng, names)}
+
+
+def _targets(spec: Spec, ps: Params, names: list[str]) -> list[str]:
+    want = sorted(set(names)) if ps["name"] == ALL else [ps["name"]]
+    if not want or any(n not in names for n in want):
+        raise NotApplicable(f"no eligible scalar {ps['name']!r}")
+    return want
+
+
 def _choose_to_constexpr(spec: Spec, rng: random.Random) -> Params | None:
-    name = _pick(rng, _scalars(spec, ("scalar",)))
-    return None if name is None else {"name": name}
+    return _choose_name(spec, rng, _scalars(spec, ("scalar",)))
 
 
 def _apply_to_constexpr(spec: Spec, ps: Params) -> Spec:
-    p = _param(spec, ps["name"])
-    dt = _scalar_dt(p)
-    if p["kind"] != "scalar" or dt is None:
-        raise NotApplicable(f"{ps['name']} is not a runtime int32/fp32 scalar")
-    p.update(kind="constexpr", dtype="", value=float(p["value"]) if dt == "fp32" else int(p["value"]))
+    for name in _targets(spec, ps, _scalars(spec, ("scalar",))):
+        p = _param(spec, name)
+        dt = _scalar_dt(p)
+        p.update(kind="constexpr", dtype="", value=float(p["value"]) if dt == "fp32" else int(p["value"]))
     return _checked(spec)
 
 
@@ -235,38 +261,39 @@ def _runtime_ok(spec: Spec, name: str) -> bool:
     return cx == 0 and static == 0
 
 
+def _runtime_names(spec: Spec) -> list[str]:
+    return [n for n in _scalars(spec, ("constexpr",)) if _runtime_ok(spec, n)]
+
+
 def _choose_to_runtime(spec: Spec, rng: random.Random) -> Params | None:
-    name = _pick(rng, [n for n in _scalars(spec, ("constexpr",)) if _runtime_ok(spec, n)])
-    return None if name is None else {"name": name}
+    return _choose_name(spec, rng, _runtime_names(spec))
 
 
 def _apply_to_runtime(spec: Spec, ps: Params) -> Spec:
-    p = _param(spec, ps["name"])
-    dt = _scalar_dt(p)
-    if p["kind"] != "constexpr" or dt is None or not _runtime_ok(spec, p["name"]):
-        raise NotApplicable(f"{ps['name']} is not a constexpr that may become a runtime argument")
-    p.update(kind="scalar", dtype=dt, value=float(p["value"]) if dt == "fp32" else int(p["value"]))
+    for name in _targets(spec, ps, _runtime_names(spec)):
+        p = _param(spec, name)
+        dt = _scalar_dt(p)
+        p.update(kind="scalar", dtype=dt, value=float(p["value"]) if dt == "fp32" else int(p["value"]))
     return _checked(spec)
 
 
 def _choose_to_literal(spec: Spec, rng: random.Random) -> Params | None:
-    name = _pick(rng, _scalars(spec, ("scalar", "constexpr")))
-    return None if name is None else {"name": name}
+    return _choose_name(spec, rng, _scalars(spec, ("scalar", "constexpr")))
 
 
 def _apply_to_literal(spec: Spec, ps: Params) -> Spec:
-    p = _param(spec, ps["name"])
-    dt = _scalar_dt(p)
-    if dt is None or p["kind"] == "ptr":
-        raise NotApplicable(f"{ps['name']} is not an int32/fp32 scalar")
-    value = float(p["value"]) if dt == "fp32" else int(p["value"])
-    for s in sites(spec):
-        if s.node.get("e") == "arg" and s.node["name"] == p["name"]:
-            s.replace(S.const(value, dt))
-    for n in S.walk(spec["body"]):
-        if n.get("e") == "arange" and n.get("cx") == p["name"]:
-            n["cx"] = None
-    spec["params"] = [q for q in spec["params"] if q["name"] != p["name"]]
+    names = _targets(spec, ps, _scalars(spec, ("scalar", "constexpr")))
+    for name in names:
+        p = _param(spec, name)
+        dt = _scalar_dt(p)
+        value = float(p["value"]) if dt == "fp32" else int(p["value"])
+        for s in reversed(sites(spec)):
+            if s.node.get("e") == "arg" and s.node["name"] == name:
+                s.replace(S.const(value, dt))
+        for n in S.walk(spec["body"]):
+            if n.get("e") == "arange" and n.get("cx") == name:
+                n["cx"] = None
+    spec["params"] = [q for q in spec["params"] if q["name"] not in names]
     return _checked(spec)
 
 
@@ -774,13 +801,13 @@ _GPU = frozenset({"cuda", "hip"})
 _COMPILED = frozenset({"cuda", "hip", "ascend", "fault"})
 
 for _rel in (
-    Relation("scalar-to-constexpr", 1.5, "a runtime scalar argument becomes a tl.constexpr",
+    Relation("scalar-to-constexpr", 3.0, "a runtime scalar argument becomes a tl.constexpr",
              _choose_to_constexpr, _apply_to_constexpr),
-    Relation("scalar-to-runtime", 1.0, "a constexpr (not a block size) becomes a runtime argument",
+    Relation("scalar-to-runtime", 1.5, "a constexpr (not a block size) becomes a runtime argument",
              _choose_to_runtime, _apply_to_runtime),
-    Relation("scalar-to-literal", 1.5, "a runtime or constexpr scalar becomes a literal",
+    Relation("scalar-to-literal", 2.0, "a runtime or constexpr scalar becomes a literal",
              _choose_to_literal, _apply_to_literal),
-    Relation("literal-to-scalar", 1.5, "every occurrence of one literal becomes a runtime or constexpr argument",
+    Relation("literal-to-scalar", 2.0, "every occurrence of one literal becomes a runtime or constexpr argument",
              _choose_literal_to_scalar, _apply_literal_to_scalar),
     Relation("explicit-broadcast", 1.0, "an implicitly broadcast operand gets tl.broadcast_to",
              _choose_explicit, _apply_explicit),
