@@ -384,9 +384,11 @@ class Campaign:
                 first = fresh[0]
                 note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
-                extra = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else None
+                extra: dict[str, Any] = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else {}
+                if not self.cfg.reference:
+                    extra["reference"] = False  # replay must judge it as this campaign did
                 try:
-                    save_case(self.cfg.corpus, case, run.verdicts(), note, extra)
+                    save_case(self.cfg.corpus, case, run.verdicts(), note, extra or None)
                 except OSError as e:  # the store still gets the finding; say why the file is missing
                     self._note(f"warning: cannot save case {case.case_id} to {self.cfg.corpus}: {e}")
         new = store.record_case(rec)

@@ -245,6 +245,8 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
     prog(f"reduced {outcome.signature[:70]}: {summary}")
     # the signature the reduced case keeps (today's normaliser), for the corpus expectation
     kept = result.signature
+    if not reference:
+        extra = {**(extra or {}), "reference": False}
     if store_path is not None:
         from fuzz.store import Store
 

@@ -111,7 +111,7 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
             except ValueError as e:
                 errors.append(f"{entry.path}: 'variants': {e}")
                 continue
-            pipeline = Pipeline(names, timeout, opened=opened)
+            pipeline = Pipeline(names, timeout, opened=opened, reference=entry.extra.get("reference") is not False)
             names = list(pipeline.backends)  # canonical, as stored in `expected`
             run = pipeline.run(entry.case, variants=variants)
             actual = run.verdicts()

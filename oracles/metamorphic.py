@@ -378,10 +378,26 @@ def _apply_explicit(spec: Spec, ps: Params) -> Spec:
     return _checked(spec)
 
 
+_SHAPE_SENSITIVE = ("reduce", "dot", "reshape", "trans", "expand", "bcast", "arange", "full", "load")
+
+
 def _implicit_sites(spec: Spec) -> list[Any]:
-    """broadcast_to nodes directly under a bin or where."""
-    return [s for s in sites(spec) if s.node.get("e") == "bcast" and s.parent is not None
-            and s.parent.get("e") in ("bin", "where")]
+    """broadcast_to nodes of non-pointer values (removal candidates; `_apply_implicit` proves it)."""
+    all_sites = sites(spec)
+    kids = _children(all_sites)
+    out = []
+    for s in all_sites:
+        if s.node.get("e") != "bcast" or s.ty.ptr or s.parent is None:
+            continue
+        x = kids.get(id(s.node), {}).get("x")
+        if x is None:
+            continue
+        literal = x.node.get("e") == "const" or (x.node.get("e") == "arg" and S.params_by_name(spec).get(
+            x.node["name"], {}).get("kind") == "constexpr")
+        if not x.ty.shape and literal and s.parent.get("e") not in ("bin", "where"):
+            continue  # a Python number has no .to() and is no tensor for tl.abs & co.
+        out.append(s)
+    return out
 
 
 def _choose_implicit(spec: Spec, rng: random.Random) -> Params | None:
@@ -390,16 +406,23 @@ def _choose_implicit(spec: Spec, rng: random.Random) -> Params | None:
 
 
 def _apply_implicit(spec: Spec, ps: Params) -> Spec:
+    """Drop one broadcast_to. Elementwise ops commute with broadcasting and tl.store broadcasts
+    its value to the pointer's shape, so this is equal wherever every shape-sensitive expression
+    (reductions, dot, reshape, expand, loads, pointers, loop-carried values) keeps its type."""
     cands = _implicit_sites(spec)
     if not cands:
         raise NotApplicable("no explicit broadcast")
     k = int(ps["site"]) % len(cands)
-    before = [x.ty for x in sites(spec) if x.node is not cands[k].node]
-    cands[k].replace(cands[k].node["x"])
+    target = cands[k].node
+    before = [(x.node.get("e"), x.ty) for x in sites(spec) if x.node is not target]
+    cands[k].replace(target["x"])
     _checked(spec)
-    after = [x.ty for x in sites(spec)]
-    if after != before:  # every other expression keeps its type
-        raise NotApplicable("the broadcast is not implied by its neighbours")
+    after = [(x.node.get("e"), x.ty) for x in sites(spec)]
+    if len(after) != len(before):
+        raise NotApplicable("the expression tree changed shape")
+    for (kind, t0), (_, t1) in zip(before, after):
+        if t0 != t1 and (kind in _SHAPE_SENSITIVE or t0.ptr or t1.ptr):
+            raise NotApplicable("a shape-sensitive expression would see another shape")
     return spec
 
 
