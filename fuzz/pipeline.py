@@ -38,6 +38,7 @@ class VariantRun:
     note: str = ""  # why it was not run (not applicable, refused by the reference, ...)
     results: dict[str, Any] = field(default_factory=dict)
     outcomes: list[Any] = field(default_factory=list)
+    seconds: float = 0.0  # deriving, proving, running and judging it
 
 
 @dataclass
@@ -254,7 +255,10 @@ class Pipeline:
             fams = {self.family(n) for n in self.backends}
             chosen = choose_variants(case, self.variants, self.relation_weights, fams)
         for v in chosen or []:
-            out.variants.append(self._variant(case, out, base, v))
+            tv = time.perf_counter()
+            vr = self._variant(case, out, base, v)
+            vr.seconds = time.perf_counter() - tv
+            out.variants.append(vr)
         out.variant_s = time.perf_counter() - t
         return out
 
