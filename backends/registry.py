@@ -31,7 +31,7 @@ ASCEND_ARCHS = ("Ascend910B3",)
 # only has another build (e.g. `torch==2.13.0+cpu` from an extra index).
 TORCH_REQ = os.environ.get("TRITONDIFF_TORCH_REQ", "torch==2.13.0")
 
-FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "oob-store")
+FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "oob-store", "runtime-scale", "warps8")
 ALL_DTYPES = ("fp32", "fp16", "bf16", "fp64", "int8", "int16", "int32", "int64", "int1")
 
 _VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")

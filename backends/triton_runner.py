@@ -38,7 +38,7 @@ from backends.runner_api import (
     padded_host_buffer,
     report_stage,
 )
-from backends.triton_common import artifacts_of, scalar_value, stage_error
+from backends.triton_common import artifacts_of, launch_options, scalar_value, stage_error
 from backends.triton_compile import compile_only, find_hip_lld
 
 _state: dict[str, Any] = {}
@@ -293,7 +293,7 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     torch = _state["torch"]
     grid = tuple(case["grid"])
     nw = case.get("num_warps", 4)
-    extra = dict(options.get("compile_options", {}))
+    extra = {**options.get("compile_options", {}), **launch_options(case, options["family"])}
     args, padded = _make_args(case, "cuda")
     report_stage("frontend")
     t0 = time.perf_counter()

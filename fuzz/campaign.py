@@ -56,6 +56,9 @@ class CampaignConfig:
     progress: bool = True
     reduce: bool = False
     backend_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variants: int = 1  # metamorphic variants per case (0: none)
+    reference: bool = True  # False: judge by the cross-backend and metamorphic oracles alone
+    relation_weights: dict[str, float] | None = None
 
     def resolve_names(self, canonical: list[str]) -> None:
         """Adopt canonical backend names, then derive the campaign name and default store path."""
@@ -146,7 +149,7 @@ class Campaign:
 
         cfg = self.cfg
         # Open backends first: an unknown name must fail before a campaign row exists.
-        self.pipelines = [Pipeline(cfg.backends, cfg.timeout, cfg.backend_opts)]
+        self.pipelines = [self._pipeline(cfg.backends)]
         user_names = list(cfg.backends)
         cfg.resolve_names(list(self.pipelines[0].backends))
         assert cfg.db is not None
@@ -159,11 +162,12 @@ class Campaign:
             store = Store(cfg.db)
             config = {"backends": cfg.backends, "seed": cfg.seed, "weights": cfg.weights,
                       "generator_version": generators.GENERATOR_VERSION, "timeout": cfg.timeout,
-                      "seed_stride": SEED_STRIDE}
+                      "seed_stride": SEED_STRIDE, "variants": cfg.variants, "reference": cfg.reference,
+                      "relation_weights": cfg.relation_weights}
             campaign, resumed = store.open_campaign(cfg.name, config)
             committed = store.committed_indices(campaign)
             for _ in range(cfg.jobs - 1):
-                self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.backend_opts))
+                self.pipelines.append(self._pipeline(user_names))
             if threading.current_thread() is threading.main_thread():
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     old_handlers[sig] = signal.signal(sig, self._on_signal)
@@ -190,6 +194,11 @@ class Campaign:
                 store.close()
             if lock is not None:
                 lock.release()
+
+    def _pipeline(self, names: list[str]) -> Pipeline:
+        cfg = self.cfg
+        return Pipeline(names, cfg.timeout, cfg.backend_opts, variants=cfg.variants, reference=cfg.reference,
+                        relation_weights=cfg.relation_weights)
 
     def _loop(self, store: Store, campaign: int, committed: set[int], known: set[str],
               seen: set[str]) -> dict[str, Any]:
@@ -231,7 +240,8 @@ class Campaign:
             raise warm_error
 
         stats = {"cases": 0, "gen_s": 0.0, "ref_s": 0.0, "backend_s": 0.0, "judge_s": 0.0,
-                 "store_s": 0.0, "harness_errors": 0}
+                 "store_s": 0.0, "harness_errors": 0, "variants_run": 0, "variants_skipped": 0,
+                 "variant_s": 0.0}
         new_signatures: list[str] = []
         live = len(threads)
         error: BaseException | None = None
@@ -256,6 +266,9 @@ class Campaign:
             for key in ("gen_s", "ref_s", "backend_s", "judge_s"):
                 stats[key] += getattr(rec, key)
             stats["cases"] += 1
+            stats["variants_run"] += len(item.run.ran_variants())
+            stats["variants_skipped"] += len(item.run.variants) - len(item.run.ran_variants())
+            stats["variant_s"] += item.run.variant_s
             harness = sum(1 for o in rec.outcomes if o.origin == "harness")
             stats["harness_errors"] += harness
             seen.update(o.signature for o in rec.findings())
@@ -346,10 +359,15 @@ class Campaign:
             rec.features = list(case.features)
         findings = rec.findings()
         if findings and case is not None:
-            from fuzz.outputs import summarize
+            from fuzz.outputs import summarize, summarize_variants
 
             rec.case_json = case.to_json()
+            ran = run.ran_variants()
+            if ran:  # the other forms, to re-derive for reduce, report and replay
+                rec.case_json["variants"] = [v.variant.to_json() for v in ran]
             rec.outputs_summary = summarize(case, run.ref, run.results, run.outcomes)
+            if ran:
+                rec.outputs_summary["variants"] = summarize_variants(run)
             fresh = [o for o in findings if o.signature not in known]
             corpus = self.cfg.corpus_dir()
             if fresh and corpus is not None:
@@ -361,8 +379,11 @@ class Campaign:
                 first = fresh[0]
                 note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
+                extra: dict[str, Any] = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else {}
+                if not self.cfg.reference:
+                    extra["reference"] = False  # replay must judge it as this campaign did
                 try:
-                    save_case(corpus, case, run.verdicts(), note)
+                    save_case(corpus, case, run.verdicts(), note, extra or None)
                 except OSError as e:
                     raise StoreError(f"{corpus}: cannot save the case of a new finding ({e.strerror or e}); "
                                      "the campaign stops here and nothing is lost: fix that and rerun the "
@@ -386,6 +407,7 @@ class Campaign:
             outcome = next(o for o in rec.findings() if o.signature == sig)
             try:
                 fn(case=done.case, outcome=outcome, backends=self.cfg.backends, timeout=self.cfg.timeout,
-                   corpus_dir=self.cfg.corpus_dir(), store_path=self.cfg.db)
+                   corpus_dir=self.cfg.corpus_dir(), store_path=self.cfg.db, reference=self.cfg.reference,
+                   variants=[v.variant for v in done.run.ran_variants()])
             except Exception as e:
                 self._note(f"reducer failed on {sig[:60]}: {type(e).__name__}: {e}")

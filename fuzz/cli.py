@@ -42,6 +42,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {v}")
+    return v
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -77,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run case indices 0..N-1 (default 100 unless --minutes is given)")
     f.add_argument("--minutes", type=_positive_float, help="stop taking new cases after M minutes")
     f.add_argument("--jobs", "-j", type=_positive_int, default=1, help="pipelines in parallel (default 1)")
-    f.add_argument("--weights", help="feature weights: 'feature=w,...' or a JSON file {feature: w}")
+    f.add_argument("--weights", help="feature and relation weights: 'name=w,...' or a JSON file {name: w}; "
+                                     "names are generator features/knobs or metamorphic relations")
     f.add_argument("--exclude", help="comma-separated features never to generate (weight 0)")
     f.add_argument("--timeout", type=_positive_float, default=60.0,
                    help="seconds per case per backend (default 60)")
@@ -87,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
+    f.add_argument("--variants", type=_count, default=1, metavar="N",
+                   help="metamorphic variants per case, judged against the base form (default 1; 0: none)")
+    f.add_argument("--no-reference", action="store_true",
+                   help="do not judge by the numpy reference: only the cross-backend and metamorphic oracles")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
     f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
@@ -248,13 +263,28 @@ def default_db(db: Path | None) -> Path:
                      f"{', ...' if len(found) > 5 else ''}): pass --db PATH")
 
 
-def _weights(args: argparse.Namespace) -> dict[str, float] | None:
+def _weights(args: argparse.Namespace, relations: bool = False) -> dict[str, float] | None:
     known = None
     if args.weights or args.exclude:
         import generators
 
         known = (list(getattr(generators, "FEATURES", [])) + list(getattr(generators, "KNOBS", []))) or None
+        if known is not None and relations:
+            from oracles.metamorphic import RELATIONS
+
+            known += list(RELATIONS)
     return parse_weights(args.weights, args.exclude, known)
+
+
+def _split_weights(weights: dict[str, float] | None) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """(generator weights, metamorphic relation weights) of one --weights/--exclude."""
+    if not weights:
+        return None, None
+    from oracles.metamorphic import RELATIONS
+
+    rel = {k: v for k, v in weights.items() if k in RELATIONS}
+    gen = {k: v for k, v in weights.items() if k not in RELATIONS}
+    return gen or None, rel or None
 
 
 def _env_pythons(items: list[str], backends: list[str] | None) -> dict[str, dict[str, str]]:
@@ -286,12 +316,14 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.summary import render
 
     backends = parse_backends(args.backends)
+    gen_weights, rel_weights = _split_weights(_weights(args, relations=True))
     cfg = CampaignConfig(
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
-        minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
+        minutes=args.minutes, jobs=args.jobs, weights=gen_weights, timeout=args.timeout, db=args.db,
         corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, backend_opts=_backend_opts(args, backends))
+        reduce=args.reduce, backend_opts=_backend_opts(args, backends),
+        variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:
@@ -534,24 +566,42 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     db = default_db(args.db)
     with Store(db, create=False) as st:
         f = st.finding(args.finding)
-        backends = st.campaign_config(f.first_campaign).get("backends", [])
+        config = st.campaign_config(f.first_campaign)
+    backends = config.get("backends", [])
     if not f.case_json:
         raise UsageError(f"finding #{f.id} has no stored case to reduce")
     case = KernelCase.from_json(f.case_json)
     from fuzz.reduce import DoesNotReproduce
+    from oracles.metamorphic import stored_variants
 
     try:
+        variants = stored_variants(f.case_json)
+    except ValueError as e:
+        raise UsageError(f"finding #{f.id}: stored variants unusable: {e}") from e
+    try:
         with stdout_to_stderr(args.json):
-            res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget)
+            res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget,
+                                 reference=config.get("reference", True) is not False, variants=variants)
     except DoesNotReproduce as e:
         print(f"tritondiff reduce: finding #{f.id} does not reproduce: {e}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
-        emit_json(sys.stdout, {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
-                               "summary": res.stats.summary(), "before": res.stats.before,
-                               "after": res.stats.after, "source": res.case.source})
+        out = {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
+               "summary": res.stats.summary(), "before": res.stats.before,
+               "after": res.stats.after, "source": res.case.source}
+        if res.variant is not None:
+            from oracles.metamorphic import derive
+
+            out["variant"] = res.variant.to_json()
+            out["variant_source"] = derive(res.case, res.variant).source
+        emit_json(sys.stdout, out)
     else:
         print(res.case.source)
+        if res.variant is not None:
+            from oracles.metamorphic import derive
+
+            print(f"# the other form ({res.variant.label()}):")
+            print(derive(res.case, res.variant).source)
         print(res.stats.summary())
     return EXIT_OK
 

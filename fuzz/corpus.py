@@ -65,16 +65,20 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
 
 
 def save_case(corpus_dir: str | Path, case: Any, expected: dict[str, dict[str, str]],
-              note: str = "") -> Path:
-    """Write `<corpus_dir>/<case_id>.json`; merge expectations if the file already exists."""
+              note: str = "", extra: dict[str, Any] | None = None) -> Path:
+    """Write `<corpus_dir>/<case_id>.json`; merge expectations if the file already exists.
+
+    `extra` holds top-level keys beside the case, e.g. "variants": the metamorphic forms whose
+    verdicts (`meta:<relation>:<backend>`) the file expects.
+    """
     path = Path(corpus_dir) / f"{case.case_id}.json"
-    extra: dict[str, Any] = {}
+    extra = dict(extra or {})
     if path.exists():
         try:
             old = load_file(path)
             expected = {**old.expected, **expected}
             note = note or old.note
-            extra = old.extra
+            extra = {**old.extra, **extra}
         except CorpusError:
             pass  # overwrite a broken file with a good one
     write_json_atomic(path, corpus_document(case, expected, note, extra))

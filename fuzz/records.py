@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass
 class OutcomeRecord:
-    """One verdict: from `judge` (one backend) or from `cross_check` (a divergence)."""
+    """One verdict: from `judge` (one backend), the cross-backend vote or a metamorphic variant."""
 
     backend: str
     kind: str
@@ -23,7 +23,8 @@ class OutcomeRecord:
     run_s: float = 0.0
     wall_s: float = 0.0
     launch_s: float = 0.0
-    origin: str = "judge"  # "judge" | "cross" | "harness" (tritondiff itself failed)
+    origin: str = "judge"  # "judge" | "cross" | "metamorphic" | "harness" (tritondiff itself failed)
+    relation: str = ""  # metamorphic records: the relation of the variant (not stored in SQL)
 
     @property
     def is_finding(self) -> bool:

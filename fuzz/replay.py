@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.corpus import CorpusEntry, load_corpus, write_json_atomic
-from fuzz.pipeline import CROSS_PREFIX, Pipeline
+from fuzz.pipeline import CROSS_PREFIX, META_PREFIX, Pipeline, verdict_key
+
+ORACLE_PREFIXES = (CROSS_PREFIX, META_PREFIX)
 
 CHANGES = ("unchanged", "fixed", "new-failure", "changed-signature", "changed", "new-verdict", "invalid",
            "not-run")
@@ -48,7 +50,7 @@ def classify(expected: dict[str, str] | None, actual: dict[str, str] | None) -> 
 def _needs_execution(expected: dict[str, str]) -> bool:
     """A verdict reached by running the kernel (stage `run`) cannot be re-checked by a compile."""
     parts = expected.get("signature", "").split("|")
-    return len(parts) > 2 and parts[2] in ("run", "launch", "cross-backend")
+    return len(parts) > 2 and (parts[2] in ("run", "launch", "cross-backend") or parts[1] == "metamorphic")
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Verdict:
 def _names_for(entry: CorpusEntry, override: list[str] | None) -> list[str]:
     if override:
         return list(override)
-    return [b for b in entry.expected if not b.startswith(CROSS_PREFIX)]
+    return [b for b in entry.expected if not b.startswith(ORACLE_PREFIXES)]
 
 
 def _open(name: str, backend_opts: dict[str, dict[str, Any]]) -> Any:
@@ -124,9 +126,16 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
                 errors.append(f"{entry.path}: cannot open backend(s) {', '.join(bad)}: "
                               f"{unknown[bad[0]]} (choose others with --backends)")
                 continue
+            from oracles.metamorphic import stored_variants
+
+            try:
+                variants = stored_variants(entry.extra)
+            except ValueError as e:
+                errors.append(f"{entry.path}: 'variants': {e}")
+                continue
             try:
                 n_before = len(verdicts)
-                _replay_entry(entry, names, opened, timeout, update, verdicts, updated)
+                _replay_entry(entry, names, opened, timeout, update, verdicts, updated, variants)
                 replayed += 1
             except Exception as e:  # our own failure on this file: say so, go on with the others
                 del verdicts[n_before:]
@@ -159,25 +168,24 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
 
 
 def _replay_entry(entry: CorpusEntry, names: list[str], opened: dict[str, Any], timeout: float,
-                  update: bool, verdicts: list[Verdict], updated: list[str]) -> None:
+                  update: bool, verdicts: list[Verdict], updated: list[str], variants: Any = None) -> None:
     """Run one corpus entry on its backends; append its verdicts (and rewrite it with --update)."""
-    pipeline = Pipeline(names, timeout, opened=opened)
+    pipeline = Pipeline(names, timeout, opened=opened, reference=entry.extra.get("reference") is not False)
     names = list(pipeline.backends)  # canonical, as stored in `expected`
-    run = pipeline.run(entry.case)
+    run = pipeline.run(entry.case, variants=variants)
     actual = run.verdicts()
     if not run.valid:
         actual = {n: {"kind": "invalid", "signature": ""} for n in names}
-    messages = {(f"{CROSS_PREFIX}{r.backend}" if r.origin == "cross" else r.backend): r.message
-                for r in run.records}
-    keys = list(dict.fromkeys([*names, *[k for k in entry.expected if k.startswith(CROSS_PREFIX)],
+    messages = {verdict_key(r): r.message for r in run.records}
+    keys = list(dict.fromkeys([*names, *[k for k in entry.expected if k.startswith(ORACLE_PREFIXES)],
                                *actual]))
     for key in keys:
         if key.startswith(CROSS_PREFIX) and key not in actual and run.ref is not None:
-            # Judged against a reference now: no cross-check ran, so no cross verdict to compare.
+            # Judged against a reference now: no vote ran, so no cross verdict to compare.
             continue
         exp = entry.expected.get(key)
         act = actual.get(key)
-        if act is None and key.startswith(CROSS_PREFIX):
+        if act is None and key.startswith(ORACLE_PREFIXES):
             act = {"kind": "ok", "signature": ""}  # the divergence is gone
         msg = messages.get(key, "")
         if not run.valid:
@@ -192,7 +200,7 @@ def _replay_entry(entry: CorpusEntry, names: list[str], opened: dict[str, Any], 
     if update and run.valid:
         unverified = {v.backend for v in verdicts if v.file == str(entry.path) and v.change == "not-run"}
         keep = {k: v for k, v in entry.expected.items()
-                if (k not in names or k in unverified) and not k.startswith(CROSS_PREFIX)}
+                if (k not in names or k in unverified) and not k.startswith(ORACLE_PREFIXES)}
         actual = {k: v for k, v in actual.items() if k not in unverified}
         new_expected = {**keep, **actual}
         if new_expected != entry.expected:

@@ -133,6 +133,8 @@ def now() -> str:
 def fingerprint(config: dict[str, Any]) -> str:
     """Identity of a campaign: what decides which kernels index i produces and where they run."""
     key = {k: config.get(k) for k in ("backends", "seed", "weights", "generator_version")}
+    # Oracle settings that change what runs; absent from stores written before they existed.
+    key.update({k: config[k] for k in ("variants", "reference", "relation_weights") if k in config})
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

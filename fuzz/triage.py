@@ -87,6 +87,9 @@ def render_finding(store: Store, f: Finding) -> str:
         lines.append(f"args: {args}")
         lines.append("source:")
         lines.extend("  " + ln for ln in case.get("source", "").rstrip().splitlines())
+        for v in case.get("variants") or []:
+            if isinstance(v, dict):
+                lines.append(f"variant run: {v.get('relation')} {v.get('params')}")
     else:
         lines.append("(case not stored)")
     if f.outputs:

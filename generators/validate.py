@@ -333,7 +333,7 @@ def grid(g: Any, path: str) -> tuple[int, int, int]:
 # ---- the whole case ---------------------------------------------------------------------------
 
 CASE_FIELDS = ("schema", "case_id", "spec", "source", "kernel_name", "args", "buffers", "grid", "num_warps",
-               "features", "seed", "generator_version", "kind")
+               "features", "seed", "generator_version", "kind", "launch")
 
 
 def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
@@ -364,6 +364,7 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
     feats = d.get("features", [])
     if not isinstance(feats, list) or not all(isinstance(x, str) and NAME_RE.match(x) for x in feats):
         raise _fail("case.features", "must be a list of identifier strings")
+    _launch_options(d.get("launch"))
     g = grid(d["grid"], "case.grid")
     nw = _one_of(d.get("num_warps", 4), NUM_WARPS, "case.num_warps", "num_warps")
     name = check_name(d["kernel_name"], "case.kernel_name")
@@ -383,6 +384,25 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
         params = spec["params"]
     _launch(d["args"], d["buffers"], params)
     return d
+
+
+def _launch_options(raw: Any) -> None:
+    """Launch/compile options (num_stages, maxnreg, ascend_options): known keys, plain values."""
+    from generators.case import _launch
+
+    if raw is None:
+        return
+    try:
+        opts = _launch(raw)
+    except ValueError as e:
+        raise _fail("case.launch", str(e)) from None
+    for k, v in opts.get("ascend_options", {}).items():
+        check_name(k, f"case.launch.ascend_options.{k}")
+        if not isinstance(v, (bool, int)):
+            raise _fail(f"case.launch.ascend_options.{k}", "must be true/false or a whole number")
+    for k in ("num_stages", "maxnreg"):
+        if k in opts:
+            _int_in(opts[k], 1, 256, f"case.launch.{k}", k)
 
 
 def _launch(args: Any, buffers: Any, params: list[dict[str, Any]] | None) -> None:

@@ -182,7 +182,9 @@ def _prepare(case: dict, options: dict) -> tuple[Any, Any, Any, dict, list[Param
     backend = make_backend(target)
     fn = load_kernel(case["source"], case["kernel_name"])
     signature, constants, attrs, passed = _specialise(fn, case, backend, options.get("specialize", True))
-    adapter_opts = dict(options.get("adapter_options") or {})
+    # the runner's own options, then a metamorphic variant's (the case's launch block)
+    adapter_opts = {**(options.get("adapter_options") or {}),
+                    **((case.get("launch") or {}).get("ascend_options") or {})}
     opt_cls = type(backend.parse_options({}))
     unknown = [k for k in adapter_opts if k not in opt_cls.__dataclass_fields__]
     if unknown:
