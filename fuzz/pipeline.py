@@ -1,8 +1,13 @@
-"""One case through reference, backends and oracles: shared by campaigns and replay.
+"""One case through reference, backends and oracles: shared by campaigns, replay and reduce.
 
 A pipeline owns one instance of each backend (each a worker subprocess), so J pipelines in J
 threads run J cases at once without sharing a worker. Failures of tritondiff's own code (a backend
 wrapper or an oracle raising) become `harness` outcomes: visible in summaries, never findings.
+
+`run_index` is the unit of work of every campaign engine: the local pool calls it in its threads,
+a Dask worker calls it in its tasks. When a case's backends live on different hosts (the cuda one
+on a GPU host), `run_index(judge=False)` runs the first group and `finish_index` the rest, which
+then judges all results in the campaign's backend order, so the verdicts are the same as locally.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from fuzz.options import UsageError
 from fuzz.records import OutcomeRecord
 
 CROSS_PREFIX = "cross:"
+SEED_STRIDE = 1_000_003
+
+
+def case_seed(campaign_seed: int, index: int) -> int:
+    """Seed of case `index`: distinct across indices and (for indices < stride) across campaigns."""
+    return campaign_seed * SEED_STRIDE + index
 
 
 @dataclass
@@ -45,6 +56,54 @@ class CaseRun:
             key = f"{CROSS_PREFIX}{r.backend}" if r.origin == "cross" else r.backend
             out[key] = {"kind": r.kind, "signature": r.signature}
         return out
+
+
+@dataclass
+class CaseDone:
+    """One case index of a campaign, generated and run: what an engine hands back to be stored."""
+
+    index: int
+    seed: int
+    case: Any
+    run: CaseRun
+    gen_s: float
+    gen_error: str = ""
+
+    def slim(self) -> CaseDone:
+        """Drop the raw outputs and reference of a case without a finding (only findings keep
+        them), so a remote engine ships little more than the verdicts back."""
+        if not self.run.has_finding():
+            self.run.ref = None
+            self.run.results = {}
+        return self
+
+
+def run_index(pipeline: Pipeline, campaign_seed: int, weights: dict[str, float] | None, index: int,
+              judge: bool = True) -> CaseDone:
+    """Generate case `index` of a campaign and run it through `pipeline` (reference, backends,
+    and unless `judge` is False, the oracles)."""
+    import generators
+
+    seed = case_seed(campaign_seed, index)
+    t = time.perf_counter()
+    try:
+        case = generators.generate(seed, weights)
+    except Exception as e:
+        return CaseDone(index, seed, None, CaseRun(valid=False), time.perf_counter() - t,
+                        gen_error=f"generator raised {type(e).__name__}: {e}")
+    gen_s = time.perf_counter() - t
+    return CaseDone(index, seed, case, pipeline.run(case, judge=judge), gen_s)
+
+
+def finish_index(pipeline: Pipeline, done: CaseDone, judge: bool = True) -> CaseDone:
+    """Run `pipeline`'s backends on a case that `run_index(judge=False)` began with other backends
+    (elsewhere), then judge every result. Invalid cases pass through untouched, as locally."""
+    if done.case is None or not done.run.valid or done.gen_error:
+        return done
+    pipeline.run_backends(done.case, done.run)
+    if judge:
+        pipeline.judge(done.case, done.run)
+    return done
 
 
 def _open_backend_fn() -> Callable[..., Any]:
@@ -85,8 +144,9 @@ class Pipeline:
 
     def __init__(self, backend_names: list[str], timeout: float,
                  backend_opts: dict[str, dict[str, Any]] | None = None,
-                 opened: dict[str, Any] | None = None) -> None:
+                 opened: dict[str, Any] | None = None, order: list[str] | None = None) -> None:
         self.timeout = timeout
+        self.order = list(order or [])  # the campaign's canonical backends: the judging order
         self.backends: dict[str, Any] = {}
         self.backend_s = 0.0  # all time inside Backend.run, kept or dropped cases alike
         self.call_started: float | None = None  # perf_counter() of the call in flight
@@ -139,17 +199,24 @@ class Pipeline:
                 except OSError:
                     pass
 
-    def run(self, case: Any, run_invalid: bool = False) -> CaseRun:
-        from backends.profiles import unsupported_reason
-        from oracles.judge import cross_check, judge
-        from oracles.outcome import Outcome
-
+    def run(self, case: Any, run_invalid: bool = False, judge: bool = True) -> CaseRun:
         out = CaseRun()
         t0 = time.perf_counter()
         out.ref, out.valid, out.reason = evaluate_reference(case)
         out.ref_s = time.perf_counter() - t0
         if not out.valid and not run_invalid:
             return out
+        self.run_backends(case, out)
+        if judge:
+            self.judge(case, out)
+        return out
+
+    def run_backends(self, case: Any, out: CaseRun) -> None:
+        """Run the case on each backend of this pipeline, adding results (and the outcomes of
+        backends that could not run it) to `out`."""
+        from backends.profiles import unsupported_reason
+        from oracles.outcome import Outcome
+
         for name, backend in self.backends.items():
             why = unsupported_reason(name, list(case.features))
             if why is not None:  # outside the backend's profile: never run, never a finding
@@ -169,6 +236,17 @@ class Pipeline:
                 out.backend_s += dt
                 self.backend_s += dt
                 self.call_started = None
+
+    def judge(self, case: Any, out: CaseRun) -> None:
+        """Judge every result in `out` against the reference (or each other), in the campaign's
+        backend order whichever pipelines produced them."""
+        from oracles.judge import cross_check, judge
+
+        rank = {n: i for i, n in enumerate(self.order or list(self.backends))}
+        last = len(rank)
+        out.records.sort(key=lambda r: rank.get(r.backend, last))
+        out.outcomes.sort(key=lambda o: rank.get(o.backend, last))
+        out.results = dict(sorted(out.results.items(), key=lambda kv: rank.get(kv[0], last)))
         t = time.perf_counter()
         for name, res in out.results.items():
             try:
@@ -192,7 +270,6 @@ class Pipeline:
                     f"harness:cross_check:{type(e).__name__}",
                     f"oracles.judge.cross_check raised {_short_exc(e)}", origin="harness"))
         out.judge_s = time.perf_counter() - t
-        return out
 
     @staticmethod
     def _record(o: Any, res: Any, origin: str) -> OutcomeRecord:

@@ -34,10 +34,10 @@ class ReduceResult:
     signature: str = ""
 
 
-def _open(name: str) -> Any:
+def _open(name: str, backend_opts: dict[str, dict[str, Any]] | None = None) -> Any:
     from backends.backend import open_backend
 
-    return open_backend(name)
+    return open_backend(name, **(backend_opts or {}).get(name, {}))
 
 
 def make_predicate(target_backend: Any, signature: str, healthy: list[Any], timeout: float):
@@ -63,7 +63,8 @@ def make_predicate(target_backend: Any, signature: str, healthy: list[Any], time
     return interesting
 
 
-def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float) -> list[Any]:
+def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float,
+                     backend_opts: dict[str, dict[str, Any]] | None = None) -> list[Any]:
     """Backends other than `failing` that agree with the reference on the original case."""
     try:
         ref = evaluate(case)
@@ -71,7 +72,7 @@ def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: 
         return []
     out = []
     for n in names:
-        b = _open(n)
+        b = _open(n, backend_opts)
         if b.name == failing:
             b.close()
             continue
@@ -104,15 +105,16 @@ def current_signature(case: KernelCase, target: Any, signature: str, kind: str, 
 
 def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, others: list[str],
                 timeout: float = 30.0, budget_s: float = 120.0, max_steps: int = 2000,
-                progress: Any = None) -> ReduceResult:
-    """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends."""
+                progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None) -> ReduceResult:
+    """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends.
+    `backend_opts` are open_backend options by backend name (an external env, as for a campaign)."""
     if kind == "timeout":
         timeout = min(timeout, TIMEOUT_CAP_S)
-    target = _open(backend)
+    target = _open(backend, backend_opts)
     healthy: list[Any] = []
     try:
         signature = current_signature(case, target, signature, kind, timeout)
-        healthy = healthy_backends(case, target.name, others, timeout)
+        healthy = healthy_backends(case, target.name, others, timeout, backend_opts)
         pred = make_predicate(target, signature, healthy, timeout)
         reducer = Reducer(case, pred, budget_s=budget_s, max_steps=max_steps, progress=progress)
         small = reducer.run()
@@ -125,22 +127,50 @@ def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, other
 def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout: float,
                    corpus_dir: str | Path | None, store_path: str | Path | None,
                    budget_s: float = 120.0, progress: Any = None) -> ReduceResult:
-    """Campaign hook and CLI entry: reduce, then keep the minimal case in the store and corpus."""
+    """CLI entry: reduce, then keep the minimal case in the store and corpus."""
     prog = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     result = reduce_case(case, outcome.backend, outcome.signature, outcome.kind, backends, timeout,
                          budget_s, progress=prog)
-    summary = result.stats.summary()
-    prog(f"reduced {outcome.signature[:70]}: {summary}")
-    # the signature the reduced case keeps (today's normaliser), for the corpus expectation
-    kept = result.signature
+    job = _job(case, outcome.backend, outcome.signature, outcome.kind, result)
+    prog(f"reduced {outcome.signature[:70]}: {job['summary']}")
     if store_path is not None:
         from fuzz.store import Store
 
         with Store(store_path) as st:
-            st.set_reduced(outcome.signature, result.case.to_json(), summary)
+            keep_reduced(job, st, corpus_dir)
+    else:
+        keep_reduced(job, None, corpus_dir)
+    return result
+
+
+def _job(case: KernelCase, backend: str, signature: str, kind: str, result: ReduceResult) -> dict[str, Any]:
+    return {"signature": signature, "backend": backend, "kind": kind, "kept": result.signature,
+            "case": result.case.to_json(), "summary": result.stats.summary(), "from_case": case.case_id}
+
+
+def reduce_job(case_json: dict[str, Any], backend: str, signature: str, kind: str, backends: list[str],
+               timeout: float, budget_s: float = 120.0,
+               backend_opts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A campaign's background reduction of one new finding, as plain data: it runs in a thread
+    or on a Dask worker, and the campaign's own thread keeps the result (`keep_reduced`), so the
+    store keeps its single writer. {"error": ...} when the finding no longer reproduces."""
+    case = KernelCase.from_json(case_json)
+    try:
+        result = reduce_case(case, backend, signature, kind, backends, timeout, budget_s,
+                             progress=lambda _msg: None, backend_opts=backend_opts)
+    except DoesNotReproduce as e:
+        return {"signature": signature, "backend": backend, "kind": kind, "error": f"does not reproduce: {e}"}
+    return _job(case, backend, signature, kind, result)
+
+
+def keep_reduced(job: dict[str, Any], store: Any, corpus_dir: str | Path | None) -> None:
+    """Keep a reduction next to its finding in the store, and the minimal case in the corpus."""
+    case = KernelCase.from_json(job["case"])
+    if store is not None:
+        store.set_reduced(job["signature"], job["case"], job["summary"])
     if corpus_dir is not None:
         from fuzz.corpus import save_case
 
-        save_case(Path(corpus_dir), result.case, {outcome.backend: {"kind": outcome.kind, "signature": kept}},
-                  f"reduced from {case.case_id}: {summary}")
-    return result
+        # expected: the signature the reduced case keeps (today's normaliser)
+        save_case(Path(corpus_dir), case, {job["backend"]: {"kind": job["kind"], "signature": job["kept"]}},
+                  f"reduced from {job['from_case']}: {job['summary']}")
