@@ -396,6 +396,126 @@ class Store:
         return [dict(zip(keys, r)) for r in rows]
 
 
+    # ---- merging stores of campaigns run apart ----------------------------------------------
+    def merge_from(self, path: str | Path) -> dict[str, int]:
+        """Copy another store's campaigns, cases and outcomes into this one, in one transaction.
+
+        Campaigns match by fingerprint (same config: same cases). A case whose (campaign, index)
+        is already here is skipped with its outcomes, and findings count only the cases actually
+        added, so merging the same store twice changes nothing. Findings deduplicate by signature:
+        a known one gets the new cases added to its count (its first case, triage status and
+        reduction stay, gaps are filled from the other store); an unknown one is copied.
+        """
+        src = _open_readonly(Path(path))
+        stats = {"campaigns_added": 0, "campaigns_shared": 0, "cases_added": 0, "cases_duplicate": 0,
+                 "outcomes_added": 0, "findings_added": 0, "findings_updated": 0}
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                cmap: dict[int, int] = {}
+                for cid, name, created, fp, config in src.execute(
+                        "SELECT id, name, created, fingerprint, config FROM campaigns ORDER BY id"):
+                    row = self.db.execute("SELECT id FROM campaigns WHERE fingerprint = ?", (fp,)).fetchone()
+                    if row:
+                        cmap[cid] = int(row[0])
+                        stats["campaigns_shared"] += 1
+                    else:
+                        cur = self.db.execute(
+                            "INSERT INTO campaigns(name, created, fingerprint, config) VALUES (?,?,?,?)",
+                            (name, created, fp, config))
+                        cmap[cid] = int(cur.lastrowid)
+                        stats["campaigns_added"] += 1
+                have = {(c, i) for c, i in self.db.execute("SELECT campaign, idx FROM cases")}
+                dup: set[tuple[int, int]] = set()
+                for row in src.execute(
+                        "SELECT campaign, idx, seed, case_id, features, validity, reason, case_json, gen_s, ref_s,"
+                        " backend_s, judge_s, created FROM cases ORDER BY campaign, idx"):
+                    key = (cmap[row[0]], row[1])
+                    if key in have:
+                        dup.add((row[0], row[1]))
+                        continue
+                    self.db.execute(
+                        "INSERT INTO cases(campaign, idx, seed, case_id, features, validity, reason, case_json,"
+                        " gen_s, ref_s, backend_s, judge_s, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (key[0], *row[1:]))
+                    stats["cases_added"] += 1
+                stats["cases_duplicate"] = len(dup)
+                dup_hits: dict[str, int] = {}  # signature -> skipped cases that showed it
+                batch = []
+                for row in src.execute(
+                        "SELECT campaign, idx, backend, origin, kind, stage, signature, compile_s, run_s, wall_s,"
+                        " message FROM outcomes ORDER BY id"):
+                    if (row[0], row[1]) in dup:
+                        continue
+                    batch.append((cmap[row[0]], *row[1:]))
+                if batch:
+                    self.db.executemany(
+                        "INSERT INTO outcomes(campaign, idx, backend, origin, kind, stage, signature, compile_s,"
+                        " run_s, wall_s, message) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+                stats["outcomes_added"] = len(batch)
+                if dup:
+                    for c, i, sig in src.execute(
+                            "SELECT DISTINCT o.campaign, o.idx, o.signature FROM outcomes o"
+                            " JOIN findings f ON f.signature = o.signature"):
+                        if (c, i) in dup:
+                            dup_hits[sig] = dup_hits.get(sig, 0) + 1
+                for (sig, backend, kind, stage, first_campaign, first_case, first_case_id, count, first_seen,
+                     last_seen, status, message, case_json, outputs_json, reduced_json, reduce_summary) in src.execute(
+                        "SELECT signature, backend, kind, stage, first_campaign, first_case, first_case_id, count,"
+                        " first_seen, last_seen, status, message, case_json, outputs_json, reduced_json,"
+                        " reduce_summary FROM findings ORDER BY id"):
+                    added = max(0, count - dup_hits.get(sig, 0))
+                    cur = self.db.execute(
+                        "UPDATE findings SET count = count + ?, first_seen = MIN(first_seen, ?),"
+                        " last_seen = MAX(last_seen, ?),"
+                        " status = CASE WHEN status = 'new' THEN ? ELSE status END,"
+                        " case_json = COALESCE(case_json, ?), outputs_json = COALESCE(outputs_json, ?),"
+                        " reduced_json = COALESCE(reduced_json, ?),"
+                        " reduce_summary = CASE WHEN reduced_json IS NULL THEN ? ELSE reduce_summary END"
+                        " WHERE signature = ?",
+                        (added, first_seen, last_seen, status, case_json, outputs_json, reduced_json,
+                         reduce_summary, sig))
+                    if cur.rowcount:
+                        stats["findings_updated"] += 1 if added else 0
+                        continue
+                    self.db.execute(
+                        "INSERT INTO findings(signature, backend, kind, stage, first_campaign, first_case,"
+                        " first_case_id, count, first_seen, last_seen, status, message, case_json, outputs_json,"
+                        " reduced_json, reduce_summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (sig, backend, kind, stage, cmap.get(first_campaign, first_campaign), first_case,
+                         first_case_id, added or count, first_seen, last_seen, status, message, case_json,
+                         outputs_json, reduced_json, reduce_summary))
+                    stats["findings_added"] += 1
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        finally:
+            src.close()
+        return stats
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """Another store, opened so that nothing is ever written to it; refused unless it is a store
+    of this schema."""
+    from urllib.parse import quote
+
+    if not path.is_file():
+        raise StoreError(f"{path}: no such store")
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=30.0)
+        row = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+        version = con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if row else None
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path}: not a usable tritondiff store: {e}") from e
+    if version != SCHEMA_VERSION:
+        con.close()
+        what = ("not a tritondiff store" if version is None
+                else f"store schema {version}, this tritondiff reads {SCHEMA_VERSION}")
+        raise StoreError(f"{path}: {what}; cannot merge it")
+    return con
+
+
 _FINDING_COLS = ("id, signature, backend, kind, stage, first_campaign, first_case, first_case_id, count,"
                  " first_seen, last_seen, status, message, case_json, outputs_json")
 
