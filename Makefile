@@ -7,7 +7,7 @@ JOBS ?= 2
 .PHONY: setup fuzz test lint bench
 
 setup:
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dist]'
 	$(PY) -m fuzz setup --system
 
 fuzz: setup
@@ -21,3 +21,4 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/distributed.py
