@@ -55,6 +55,7 @@ class CampaignConfig:
     name: str = ""
     progress: bool = True
     reduce: bool = False
+    reduce_budget: float = 120.0  # seconds per background reduction
     backend_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: the local pool
     place: dict[str, str] = field(default_factory=dict)  # backend -> Dask resource name or "any"
@@ -130,7 +131,9 @@ class LocalPool:
             self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.backend_opts, order=cfg.backends))
         self.threads: list[threading.Thread] = []
         self.go_event = threading.Event()
+        self.user_names = user_names
         self.reducer: ThreadRunner | None = None
+        self.reduce_pipeline: Pipeline | None = None  # the reduction thread's own warm backends
 
     @property
     def slots(self) -> int:
@@ -183,13 +186,19 @@ class LocalPool:
             p.close()
         if self.reducer is not None:
             self.reducer.close()
+        if self.reduce_pipeline is not None:
+            self.reduce_pipeline.close()
 
     def submit_reduce(self, kwargs: dict[str, Any], backend: str) -> Future:
+        """Reductions run one after another in one thread, on backends of their own that stay
+        warm from one finding to the next."""
         from fuzz.reduce import reduce_job
 
         if self.reducer is None:
             self.reducer = ThreadRunner()
-        return self.reducer.submit(reduce_job, {**kwargs, "backend_opts": self.cfg.backend_opts})
+            self.reduce_pipeline = Pipeline(self.user_names, self.cfg.timeout, self.cfg.backend_opts)
+        assert self.reduce_pipeline is not None
+        return self.reducer.submit(reduce_job, {**kwargs, "opened": self.reduce_pipeline.backends})
 
     def _worker(self, pipeline: Pipeline, source: IndexSource,
                 results: queue.Queue[CaseDone | BaseException | None],
@@ -333,8 +342,9 @@ class Campaign:
         stats = {"cases": 0, "gen_s": 0.0, "ref_s": 0.0, "backend_s": 0.0, "judge_s": 0.0,
                  "store_s": 0.0, "harness_errors": 0}
         new_signatures: list[str] = []
-        reductions = (Reductions(engine.submit_reduce, cfg.backends, cfg.timeout, cfg.corpus, self._note)
-                      if cfg.reduce else None)
+        reductions = (Reductions(engine.submit_reduce, cfg.backends, cfg.timeout, cfg.corpus, self._note,
+                                 cfg.reduce_budget) if cfg.reduce else None)
+        while_reducing = 0  # cases committed while a reduction ran: the campaign did not stop for it
         live = engine.producers
         error: BaseException | None = None
         while live and not self.abort.is_set():
@@ -354,6 +364,8 @@ class Campaign:
                 continue
             if self.abort.is_set():
                 break
+            if reductions is not None and reductions.collect(store):
+                while_reducing += 1
             t = time.perf_counter()
             rec, new = self._commit(store, campaign, item, known)
             stats["store_s"] += time.perf_counter() - t
@@ -402,6 +414,7 @@ class Campaign:
             "aborted": self.abort.is_set(),
             "new_signatures": new_signatures,
             "reduced": reductions.done if reductions is not None else 0,
+            "committed_while_reducing": while_reducing,
         }
 
     def _commit(self, store: Store, campaign: int, done: CaseDone,

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true",
                    help="reduce new findings in the background (a thread here, a task on a cluster)")
+    f.add_argument("--reduce-budget", type=_positive_float, default=120.0, metavar="SECONDS",
+                   help="with --reduce: seconds per finding (default 120)")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
@@ -260,7 +262,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs or 1, weights=_weights(args), timeout=args.timeout, db=args.db,
         corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, backend_opts=_env_pythons(args.env_python, backends),
+        reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_env_pythons(args.env_python, backends),
         scheduler=args.scheduler, place=parse_place(args.place))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()

@@ -6,9 +6,10 @@ evaluates the reference and runs the backends that may run anywhere (`run_index(
 the next runs the backends that need a resource declared by `dask worker --resources GPU=1`
 (`finish_index`), and the last judges, so verdicts are computed by the same code as locally.
 
-On each Dask worker process, `TritondiffPlugin` (registered by the client) keeps a pool of
-`Pipeline`s — long-lived backend worker subprocesses — shared by the tasks of every campaign
-with the same backends, and names this host's external envs (`TRITONDIFF_ENV_PYTHON`).
+On each Dask worker process, `TritondiffPlugin` (registered by the client) keeps a pool of warm
+backends — long-lived backend worker subprocesses — that tasks lease as pipelines, shared by
+every campaign using the same backend, and names this host's external envs
+(`TRITONDIFF_ENV_PYTHON`).
 A Dask worker lost mid-case costs its in-flight tasks only: the scheduler runs them elsewhere.
 Pickled tasks travel between client and workers: a Dask cluster is a trusted network.
 """
@@ -135,51 +136,65 @@ def parse_env_var(text: str) -> dict[str, str]:
 
 
 # ---- worker side -------------------------------------------------------------------------------
-class PipelinePool:
-    """Idle pipelines of one spec on one Dask worker process; a task leases one (or opens one)."""
+class BackendPool:
+    """Idle backends of one Dask worker process (each a live worker subprocess), by name and
+    options, shared by every task and every campaign that uses the same backend: a task leases
+    the backends of its pipeline and gives them back warm."""
 
-    def __init__(self, spec: PipelineSpec, backend_opts: dict[str, dict[str, Any]]) -> None:
-        self.spec = spec
-        self.backend_opts = backend_opts
-        self.idle: list[Pipeline] = []
+    def __init__(self) -> None:
+        self.idle: dict[str, list[Any]] = {}
         self.lock = threading.Lock()
-        self.closed = False
+
+    @staticmethod
+    def key(name: str, opts: dict[str, Any]) -> str:
+        return json.dumps([name, opts], sort_keys=True)
 
     @contextlib.contextmanager
-    def lease(self) -> Iterator[Pipeline]:
-        with self.lock:
-            p = self.idle.pop() if self.idle else None
-        if p is None:
-            p = Pipeline(list(self.spec.names), self.spec.timeout, self.backend_opts, order=list(self.spec.order))
+    def lease(self, spec: PipelineSpec, backend_opts: dict[str, dict[str, Any]]) -> Iterator[Pipeline]:
+        from fuzz.pipeline import _open_backend_fn
+
+        leased: list[tuple[str, Any]] = []
         ok = False
         try:
-            yield p
+            for name in spec.names:
+                opts = backend_opts.get(name, {})
+                k = self.key(name, opts)
+                with self.lock:
+                    stack = self.idle.get(k)
+                    b = stack.pop() if stack else None
+                if b is None:
+                    b = _open_backend_fn()(name, **opts)
+                leased.append((k, b))
+            yield Pipeline(list(spec.names), spec.timeout, opened={n: b for n, (_, b) in zip(spec.names, leased)},
+                           order=list(spec.order))
             ok = True
         finally:
-            with self.lock:
-                keep = ok and not self.closed
-                if keep:
-                    self.idle.append(p)
-            if not keep:
-                p.close()
+            for k, b in leased:
+                if ok:
+                    with self.lock:
+                        self.idle.setdefault(k, []).append(b)
+                else:  # a task that raised may have left a backend mid-call: do not reuse it
+                    with contextlib.suppress(Exception):
+                        b.close()
 
-    def close(self) -> None:
+    def close(self, keep: set[str] | None = None) -> None:
+        """Close the idle backends, or those whose key is not in `keep`."""
         with self.lock:
-            self.closed = True
-            idle, self.idle = self.idle, []
-        for p in idle:
-            p.close()
+            gone = [k for k in self.idle if keep is None or k not in keep]
+            backends = [b for k in gone for b in self.idle.pop(k)]
+        for b in backends:
+            with contextlib.suppress(Exception):
+                b.close()
 
 
-_POOLS: dict[str, PipelinePool] = {}  # per Dask worker process, across campaigns
-_POOLS_LOCK = threading.Lock()
+_POOL = BackendPool()  # per Dask worker process, across campaigns
 
 
 class TritondiffPlugin(WorkerPlugin):
-    """What a Dask worker needs for tritondiff: the client's config, this host's envs, warm pools.
+    """What a Dask worker needs for tritondiff: the client's config, this host's envs, warm backends.
 
     Registering it again (the next campaign, or a rerun after a client kill) replaces the old
-    instance; pools of the backends the new campaign also uses stay warm.
+    instance; backends the new campaign also uses stay warm, the others are closed.
     """
 
     name = PLUGIN_NAME
@@ -202,22 +217,17 @@ class TritondiffPlugin(WorkerPlugin):
             self.host_env = parse_env_var(os.environ.get(ENV_VAR, ""))
         except ValueError as e:
             self.problem = self.problem or f"Dask worker {worker.address}: {e}"
-        keep = {self._pool_key(s) for s in self.specs}
-        with _POOLS_LOCK:
-            stale = [k for k in _POOLS if k not in keep]
-            pools = [_POOLS.pop(k) for k in stale]
-        for pool in pools:
-            pool.close()
+        keep = set()
+        for spec in self.specs:
+            opts = self.backend_opts(spec)
+            keep |= {_POOL.key(n, opts.get(n, {})) for n in spec.names}
+        _POOL.close(keep)
 
     def teardown(self, worker: Any) -> None:
         from distributed.core import Status
 
         if worker.status in (Status.closing, Status.closing_gracefully, Status.closed, Status.failed):
-            with _POOLS_LOCK:
-                pools = list(_POOLS.values())
-                _POOLS.clear()
-            for pool in pools:
-                pool.close()
+            _POOL.close()
 
     def backend_opts(self, spec: PipelineSpec) -> dict[str, dict[str, Any]]:
         """The spec's options with this host's external envs (TRITONDIFF_ENV_PYTHON) on top."""
@@ -227,18 +237,12 @@ class TritondiffPlugin(WorkerPlugin):
                 opts[name] = {**opts.get(name, {}), "env_python": self.host_env[name]}
         return opts
 
-    def _pool_key(self, spec: PipelineSpec) -> str:
-        return json.dumps([spec.key(), self.backend_opts(spec)], sort_keys=True)
-
-    def pool(self, spec: PipelineSpec) -> PipelinePool:
+    @contextlib.contextmanager
+    def pipeline(self, spec: PipelineSpec) -> Iterator[Pipeline]:
         if self.problem:
             raise RuntimeError(self.problem)
-        key = self._pool_key(spec)
-        with _POOLS_LOCK:
-            pool = _POOLS.get(key)
-            if pool is None:
-                pool = _POOLS[key] = PipelinePool(spec, self.backend_opts(spec))
-            return pool
+        with _POOL.lease(spec, self.backend_opts(spec)) as p:
+            yield p
 
 
 def _plugin() -> TritondiffPlugin:
@@ -253,32 +257,32 @@ def _plugin() -> TritondiffPlugin:
 def task_first(spec: PipelineSpec, campaign_seed: int, weights: dict[str, float] | None, index: int,
                judge: bool) -> CaseDone:
     """The case's first task: generate, reference, the backends of this stage (then judge if last)."""
-    with _plugin().pool(spec).lease() as p:
+    with _plugin().pipeline(spec) as p:
         done = run_index(p, campaign_seed, weights, index, judge=judge)
     return done.slim() if judge else done
 
 
 def task_next(spec: PipelineSpec, done: CaseDone, judge: bool) -> CaseDone:
     """A later task of the case: this stage's backends on the case begun upstream (then judge)."""
-    with _plugin().pool(spec).lease() as p:
+    with _plugin().pipeline(spec) as p:
         finish_index(p, done, judge=judge)
     return done.slim() if judge else done
 
 
 def task_warm(spec: PipelineSpec, n: int) -> dict[str, Any]:
-    """Open and warm `n` pipelines of the spec on this worker (one per thread), in parallel."""
-    pool = _plugin().pool(spec)
+    """Open and warm `n` sets of the spec's backends on this worker (one per thread), in parallel."""
+    plugin = _plugin()
     errors: list[BaseException] = []
-    go = threading.Barrier(n)
+    together = threading.Barrier(n)
 
     def one() -> None:
         try:
-            with pool.lease() as p:
-                go.wait(timeout=600)  # hold every lease at once, so n distinct pipelines warm
+            with plugin.pipeline(spec) as p:
+                together.wait(timeout=600)  # hold every lease at once, so n distinct sets warm
                 p.warm()
         except BaseException as e:
             errors.append(e)
-            go.abort()
+            together.abort()
 
     threads = [threading.Thread(target=one, name=f"tritondiff-warm-{k}") for k in range(n)]
     for t in threads:
@@ -292,13 +296,11 @@ def task_warm(spec: PipelineSpec, n: int) -> dict[str, Any]:
 
 
 def task_reduce(kwargs: dict[str, Any], spec: PipelineSpec) -> dict[str, Any]:
-    """Background reduction of a new finding on a worker that may run its backend."""
+    """Background reduction of a new finding, on warm backends of this worker's pool."""
     from fuzz.reduce import reduce_job
 
-    plugin = _plugin()
-    if plugin.problem:
-        raise RuntimeError(plugin.problem)
-    return reduce_job(**kwargs, backend_opts=plugin.backend_opts(spec))
+    with _plugin().pipeline(spec) as p:
+        return reduce_job(**kwargs, opened=p.backends)
 
 
 # ---- client side -------------------------------------------------------------------------------

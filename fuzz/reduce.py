@@ -34,10 +34,37 @@ class ReduceResult:
     signature: str = ""
 
 
-def _open(name: str, backend_opts: dict[str, dict[str, Any]] | None = None) -> Any:
-    from backends.backend import open_backend
+class _Backends:
+    """The backends one reduction uses: borrowed warm ones (a campaign's, never closed here) by
+    canonical name, else opened with `backend_opts` and closed when the reduction ends."""
 
-    return open_backend(name, **(backend_opts or {}).get(name, {}))
+    def __init__(self, opened: dict[str, Any] | None = None,
+                 backend_opts: dict[str, dict[str, Any]] | None = None) -> None:
+        self.opened = opened or {}
+        self.backend_opts = backend_opts or {}
+        self.mine: list[Any] = []
+
+    def get(self, name: str) -> Any:
+        if name in self.opened:
+            return self.opened[name]
+        from backends.backend import open_backend
+
+        b = open_backend(name, **self.backend_opts.get(name, {}))
+        if b.name in self.opened:  # another spelling of a borrowed backend
+            b.close()
+            return self.opened[b.name]
+        self.mine.append(b)
+        return b
+
+    def drop(self, b: Any) -> None:
+        if b in self.mine:
+            self.mine.remove(b)
+            b.close()
+
+    def close(self) -> None:
+        for b in self.mine:
+            b.close()
+        self.mine = []
 
 
 def make_predicate(target_backend: Any, signature: str, healthy: list[Any], timeout: float):
@@ -64,23 +91,24 @@ def make_predicate(target_backend: Any, signature: str, healthy: list[Any], time
 
 
 def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float,
-                     backend_opts: dict[str, dict[str, Any]] | None = None) -> list[Any]:
+                     pool: _Backends | None = None) -> list[Any]:
     """Backends other than `failing` that agree with the reference on the original case."""
+    pool = pool or _Backends()
     try:
         ref = evaluate(case)
     except UndefinedBehaviour:
         return []
     out = []
     for n in names:
-        b = _open(n, backend_opts)
+        b = pool.get(n)
         if b.name == failing:
-            b.close()
+            pool.drop(b)
             continue
         if unsupported_reason(b.name, list(case.features)) is None and \
                 judge(case, ref, b.run(case, timeout)).kind == "ok":
             out.append(b)
         else:
-            b.close()
+            pool.drop(b)
     return out
 
 
@@ -105,23 +133,24 @@ def current_signature(case: KernelCase, target: Any, signature: str, kind: str, 
 
 def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, others: list[str],
                 timeout: float = 30.0, budget_s: float = 120.0, max_steps: int = 2000,
-                progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None) -> ReduceResult:
+                progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None,
+                opened: dict[str, Any] | None = None) -> ReduceResult:
     """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends.
-    `backend_opts` are open_backend options by backend name (an external env, as for a campaign)."""
+    `opened`: warm backends to use, by canonical name (a campaign's); the others are opened with
+    `backend_opts` (open_backend options by name, e.g. an external env) and closed at the end."""
     if kind == "timeout":
         timeout = min(timeout, TIMEOUT_CAP_S)
-    target = _open(backend, backend_opts)
-    healthy: list[Any] = []
+    pool = _Backends(opened, backend_opts)
     try:
+        target = pool.get(backend)
         signature = current_signature(case, target, signature, kind, timeout)
-        healthy = healthy_backends(case, target.name, others, timeout, backend_opts)
+        healthy = healthy_backends(case, target.name, others, timeout, pool)
         pred = make_predicate(target, signature, healthy, timeout)
         reducer = Reducer(case, pred, budget_s=budget_s, max_steps=max_steps, progress=progress)
         small = reducer.run()
         return ReduceResult(small, reducer.stats, signature)
     finally:
-        for b in [target, *healthy]:
-            b.close()
+        pool.close()
 
 
 def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout: float,
@@ -149,15 +178,15 @@ def _job(case: KernelCase, backend: str, signature: str, kind: str, result: Redu
 
 
 def reduce_job(case_json: dict[str, Any], backend: str, signature: str, kind: str, backends: list[str],
-               timeout: float, budget_s: float = 120.0,
-               backend_opts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+               timeout: float, budget_s: float = 120.0, backend_opts: dict[str, dict[str, Any]] | None = None,
+               opened: dict[str, Any] | None = None) -> dict[str, Any]:
     """A campaign's background reduction of one new finding, as plain data: it runs in a thread
     or on a Dask worker, and the campaign's own thread keeps the result (`keep_reduced`), so the
     store keeps its single writer. {"error": ...} when the finding no longer reproduces."""
     case = KernelCase.from_json(case_json)
     try:
         result = reduce_case(case, backend, signature, kind, backends, timeout, budget_s,
-                             progress=lambda _msg: None, backend_opts=backend_opts)
+                             progress=lambda _msg: None, backend_opts=backend_opts, opened=opened)
     except DoesNotReproduce as e:
         return {"signature": signature, "backend": backend, "kind": kind, "error": f"does not reproduce: {e}"}
     return _job(case, backend, signature, kind, result)
