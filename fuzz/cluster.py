@@ -291,7 +291,12 @@ def task_warm(spec: PipelineSpec, n: int) -> dict[str, Any]:
         t.join()
     real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
     if real:
-        raise real[0]
+        e = real[0]
+        try:  # same type (the CLI prints EnvError, WorkerStartError in one line), and say where
+            where = type(e)(f"on Dask worker {get_worker().address}: {e}")
+        except Exception:
+            raise e from None
+        raise where from e
     return {"worker": get_worker().address, "pipelines": n}
 
 

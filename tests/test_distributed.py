@@ -60,19 +60,20 @@ class Cluster:
         self.address = json.loads(sched_file.read_text())["address"]
         self.client = Client(self.address, timeout=30, set_as_default=False)
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.tmp / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.tmp, env=_env(),
-                                            stdout=log, stderr=log, start_new_session=True)
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.tmp,
+                                            env={**_env(), **(env or {})}, stdout=log, stderr=log,
+                                            start_new_session=True)
         log.close()
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
 
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, env: dict[str, str] | None = None) -> None:
         self._spawn(name, ["worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
                            "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(self.tmp / name),
-                           *WORKERS[name]])
+                           *WORKERS.get(name, [])], env)
 
     def workers(self) -> dict[str, str]:
         """{name: address} of the workers the scheduler knows."""
@@ -292,3 +293,20 @@ def test_worker_killed_mid_case_loses_no_finding(cluster: Cluster, local_ref: tu
     s = json.loads(out)
     assert s["cases"] == N and s["session"]["cases"] == N
     assert_same_campaign(db, corpus, local_ref)
+
+
+def test_host_env_var_names_the_workers_python(cluster: Cluster, tmp_path: Path) -> None:
+    """TRITONDIFF_ENV_PYTHON on a worker host makes a backend run in that Python there: a wrong
+    path stops the campaign at warm-up with one line naming it, before any case is stored."""
+    cluster.start_worker("w3", env={"TRITONDIFF_ENV_PYTHON": "interpreter=/nonexistent/python3"})
+    try:
+        cluster.ensure(["w3"])
+        db, corpus = tmp_path / "dask.sqlite", tmp_path / "corpus"
+        r = cli(fuzz_args(db, corpus, cluster.address), tmp_path)
+        assert r.returncode == 1, r.stderr[-3000:]
+        line = r.stderr.strip().splitlines()[-1]
+        assert line.startswith("tritondiff fuzz: error: on Dask worker") and "/nonexistent/python3" in line, \
+            r.stderr[-3000:]
+        assert committed(db) == 0
+    finally:
+        cluster.kill("w3")
