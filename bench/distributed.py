@@ -7,8 +7,16 @@
 
 Starts a real `dask scheduler` on loopback, runs the same campaign (same seed, same cases) with
 the local pool for each `--jobs` J and on W fresh local `dask worker`s (`--nthreads` each) for
-each `--workers` W, all in one run so the figures compare. For the 16-core GPU comparison:
-`--backends cuda --jobs 16 --workers 16 --worker-resources GPU=1`.
+each `--workers` W, all in one run so the figures compare. For the 16-core GPU comparison, on a
+host whose own Python has triton 3.6 and torch:
+
+    python3 bench/distributed.py --backends interpreter@3.6.0,cuda@3.6.0 --jobs 16 --workers 16 \
+        --worker-resources GPU=1 --env-python interpreter@3.6.0=$(which python3) \
+        --env-python cuda@3.6.0=$(which python3) --cases 400
+
+(a host without a package registry installs dask from wheels: `pip download 'dask[distributed]'
+--python-version 3.12 --only-binary=:all: -d wheels/` elsewhere, then `pip install --no-index
+--find-links wheels/ 'dask[distributed]'`).
 
 Scheduler overhead, two ways:
 * `noop`: one worker, a task that does nothing: sequential round trip (submit -> result) and
@@ -57,15 +65,20 @@ class LocalCluster:
         sched = tmp / "scheduler.json"
         self.scheduler = self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0",
                                                    "--no-dashboard", "--scheduler-file", str(sched)])
-        deadline = time.monotonic() + 60
-        while not (sched.exists() and sched.read_text().strip().endswith("}")):
-            if time.monotonic() > deadline or self.scheduler.poll() is not None:
-                raise RuntimeError("dask scheduler did not start:\n" + (tmp / "scheduler.log").read_text()[-2000:])
-            time.sleep(0.1)
-        self.address = json.loads(sched.read_text())["address"]
-        from distributed import Client
+        try:
+            deadline = time.monotonic() + 60
+            while not (sched.exists() and sched.read_text().strip().endswith("}")):
+                if time.monotonic() > deadline or self.scheduler.poll() is not None:
+                    raise RuntimeError("dask scheduler did not start:\n" + (tmp / "scheduler.log").read_text()[-2000:])
+                time.sleep(0.1)
+            self.address = json.loads(sched.read_text())["address"]
+            from distributed import Client
 
-        self.client = Client(self.address, timeout=30, set_as_default=False)
+            self.client = Client(self.address, timeout=30, set_as_default=False)
+        except BaseException:
+            os.killpg(self.scheduler.pid, signal.SIGKILL)
+            self.scheduler.wait()
+            raise
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with open(self.tmp / f"{name}.log", "ab") as log:

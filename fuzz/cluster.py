@@ -366,7 +366,8 @@ class DaskEngine:
 
     @property
     def producers(self) -> int:
-        return 1
+        """The feeder thread ends the results with one None; none runs if start() gave up."""
+        return 1 if self.feeder is not None else 0
 
     def start(self, source: Any, results: queue.Queue[CaseDone | BaseException | None]) -> None:
         """Wait for workers, warm every worker's pipelines, start streaming results."""
@@ -504,7 +505,7 @@ class DaskEngine:
                                   "not committed, a rerun runs it again")
                     continue
                 except Exception as e:
-                    results.put(RuntimeError(f"case {flight.index} failed on the cluster: {type(e).__name__}: {e}"))
+                    results.put(ClusterError(f"case {flight.index} failed on the cluster: {type(e).__name__}: {e}"))
                     self.stop.set()
                     continue
                 self._backend_s += done.run.backend_s
@@ -512,7 +513,8 @@ class DaskEngine:
                 top_up()
         except BaseException as e:
             if not self.abort.is_set():
-                results.put(RuntimeError(f"dask feeder failed: {type(e).__name__}: {e}"))
+                results.put(ClusterError(f"lost the cluster at {self.cfg.scheduler}: {type(e).__name__}: {e}; "
+                                         "committed cases are kept, rerun to resume"))
         finally:
             results.put(None)
 

@@ -50,15 +50,20 @@ class Cluster:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.client: Client | None = None
         sched_file = tmp / "scheduler.json"
         self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                   "--scheduler-file", str(sched_file)])
-        deadline = time.monotonic() + 60
-        while not sched_file.exists() or not sched_file.read_text().strip().endswith("}"):
-            assert time.monotonic() < deadline and self.procs["scheduler"].poll() is None, self.log("scheduler")
-            time.sleep(0.1)
-        self.address = json.loads(sched_file.read_text())["address"]
-        self.client = Client(self.address, timeout=30, set_as_default=False)
+        try:
+            deadline = time.monotonic() + 60
+            while not sched_file.exists() or not sched_file.read_text().strip().endswith("}"):
+                assert time.monotonic() < deadline and self.procs["scheduler"].poll() is None, self.log("scheduler")
+                time.sleep(0.1)
+            self.address = json.loads(sched_file.read_text())["address"]
+            self.client = Client(self.address, timeout=30, set_as_default=False)
+        except BaseException:
+            self.close()
+            raise
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.tmp / f"{name}.log", "ab")
@@ -77,6 +82,7 @@ class Cluster:
 
     def workers(self) -> dict[str, str]:
         """{name: address} of the workers the scheduler knows."""
+        assert self.client is not None
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         return {str(w["name"]): addr for addr, w in info.items()}
 
@@ -97,7 +103,8 @@ class Cluster:
 
     def close(self) -> None:
         """SIGKILL: a worker's backend subprocesses follow their parent within a second."""
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         for p in self.procs.values():
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -256,6 +263,7 @@ def test_backend_placed_on_a_resource_runs_only_there(cluster: Cluster, local_re
 
     cluster.ensure()
     db, corpus = tmp_path / "dask.sqlite", tmp_path / "corpus"
+    assert cluster.client is not None
     with get_task_stream(client=cluster.client) as ts:
         r = cli(fuzz_args(db, corpus, cluster.address, "--place", "fault-oob-store=FAULT"), tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -282,6 +290,7 @@ def test_worker_killed_mid_case_loses_no_finding(cluster: Cluster, local_ref: tu
     deadline = time.monotonic() + 120
     # Kill w1 while it runs a case task (not between two), after a few cases are in the store.
     while p.poll() is None and time.monotonic() < deadline:
+        assert cluster.client is not None
         busy = [k for k in cluster.client.processing().get(victim, ()) if "-s0" in str(k)]
         if committed(db) >= 3 and busy:
             break
