@@ -12,9 +12,8 @@ import json
 import re
 from pathlib import Path
 
-_INTERPRETER_LACKS = {
-    "bf16_compute": "the Triton interpreter computes bf16 on its uint16 storage (documented limitation)",
-}
+# Backend family -> the package family whose releases the construct registry's `since` names.
+PACKAGE_OF = {"interpreter": "triton", "cuda": "triton", "hip": "triton", "ascend": "triton-ascend"}
 
 
 def _family_version(backend: str) -> tuple[str, str]:
@@ -34,12 +33,59 @@ def _ascend_profile(version: str) -> dict[str, str]:
 def unsupported_reason(backend: str, features: list[str]) -> str | None:
     """Why `backend` cannot be judged on a case with `features`, or None if it can."""
     family, version = _family_version(backend)
-    lacks: dict[str, str] = {}
-    if family == "interpreter" or family.startswith("fault-"):
-        lacks = _INTERPRETER_LACKS
-    elif family == "ascend":
-        lacks = _ascend_profile(version)
+    if family.startswith("fault-"):
+        family = "interpreter"  # the doubles are the interpreter with one injected defect
+    measured = _ascend_profile(version) if family == "ascend" else {}
     for f in features:
-        if f in lacks:
-            return f"{f}: {lacks[f]}"
+        if f in measured:
+            return f"{f}: {measured[f]}"
+        why = registry_reason(family, version, f)
+        if why:
+            return f"{f}: {why}"
     return None
+
+
+def registry_reason(family: str, version: str, feature: str) -> str | None:
+    """What the construct registry says about running `feature` on family@version."""
+    from generators.constructs import feature_owners
+    from generators.features import CORE_LACKS
+
+    package = PACKAGE_OF.get(family, family)
+    core = CORE_LACKS.get(feature, {})
+    if family in core or package in core:
+        return core.get(family) or core[package]
+    for c in feature_owners().get(feature, []):
+        if family in c.lacks or package in c.lacks:
+            return c.lacks.get(family) or c.lacks[package]
+        first = c.since.get(package)
+        if first and version and release_key(version) < release_key(first):
+            return f"{c.name} needs {package} >= {first}"
+    return None
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    """Orderable key of a release string: 3.2.0rc4 < 3.2.0 < 3.10.0."""
+    m = re.match(r"(\d+(?:\.\d+)*)(?:rc(\d+))?", version)
+    if not m:
+        return (0,)
+    nums = tuple(int(x) for x in m.group(1).split("."))
+    nums = nums + (0,) * (3 - len(nums))
+    return nums + ((0, int(m.group(2))) if m.group(2) else (1, 0))
+
+
+def campaign_weights(backends: list[str], weights: dict[str, float] | None) -> dict[str, float] | None:
+    """Weights with every feature that no backend of the campaign can run set to 0.
+
+    Why: a case using a construct none of the campaign's releases has would only come out
+    `unsupported` everywhere; the registry knows that before generating it."""
+    from generators import FEATURES
+
+    if not backends:
+        return weights
+    out = dict(weights or {})
+    for f in FEATURES:
+        if out.get(f) == 0.0:
+            continue
+        if all(unsupported_reason(b, [f]) for b in backends):
+            out[f] = 0.0
+    return out if out != (weights or {}) else weights

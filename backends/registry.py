@@ -87,7 +87,13 @@ def _release(version: str) -> tuple[int, int]:
 def _triton_env(version: str) -> EnvSpec:
     # Triton 3.0 and 3.1's interpreter silently loads zeros and drops stores under numpy 2.
     numpy_req = "numpy<2" if _release(version) < (3, 2) else "numpy"
-    return EnvSpec(f"triton-{version}", (f"triton=={version}", numpy_req, TORCH_REQ))
+    return EnvSpec(f"triton-{version}", (f"triton=={version}", numpy_req, TORCH_REQ), shared=(torch_env(),))
+
+
+def torch_env() -> EnvSpec:
+    """One torch for every managed triton release (about 0.9 GB saved per release)."""
+    pin = TORCH_REQ.split("==", 1)[-1].replace("+", "-") or "any"
+    return EnvSpec(f"shared-torch-{pin}", (TORCH_REQ,))
 
 
 def _ascend_env(version: str) -> EnvSpec:

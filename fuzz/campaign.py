@@ -11,8 +11,6 @@ drop them.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import queue
 import signal
 import sys
@@ -28,10 +26,10 @@ from fuzz.background import Reductions, ThreadRunner
 from fuzz.pipeline import SEED_STRIDE, CaseDone, Pipeline, case_seed, run_index
 from fuzz.progress import Progress
 from fuzz.records import CaseRecord
-from fuzz.store import Store, StoreError
+from fuzz.store import Store, StoreError, StoreLock
 from fuzz.summary import store_summary
 
-__all__ = ["SEED_STRIDE", "Campaign", "CampaignConfig", "IndexSource", "LocalPool", "StoreLock", "case_seed"]
+__all__ = ["SEED_STRIDE", "Campaign", "CampaignConfig", "IndexSource", "LocalPool", "case_seed"]
 
 
 def default_name(backends: list[str], seed: int) -> str:
@@ -51,7 +49,8 @@ class CampaignConfig:
     weights: dict[str, float] | None = None
     timeout: float = 60.0
     db: Path | None = None
-    corpus: Path | None = Path("corpus")
+    corpus: Path | None = None  # None: the campaign's own runs/<name>-corpus/ (see corpus_dir)
+    save_corpus: bool = True
     name: str = ""
     progress: bool = True
     reduce: bool = False
@@ -66,6 +65,17 @@ class CampaignConfig:
         self.name = self.name or default_name(self.backends, self.seed)
         if self.db is None:
             self.db = Path("runs") / f"{self.name}.sqlite"
+
+    def corpus_dir(self) -> Path | None:
+        """Where new findings' cases go: --corpus, else beside the store (never ./corpus, which CI
+        replays: campaign output must not mix into it unasked)."""
+        if not self.save_corpus:
+            return None
+        if self.corpus is not None:
+            return self.corpus
+        assert self.db is not None
+        stem = self.db.name[:-len(".sqlite")] if self.db.name.endswith(".sqlite") else self.db.name
+        return self.db.with_name(f"{stem}-corpus")
 
 
 class IndexSource:
@@ -91,27 +101,6 @@ class IndexSource:
             i = self.next_index
             self.next_index += 1
             return i
-
-
-class StoreLock:
-    """An exclusive lock beside the store: two campaigns (or a merge) writing one file would collide."""
-
-    def __init__(self, db: Path) -> None:
-        self.path = db.with_name(db.name + ".lock")
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise StoreError(f"{db}: another `tritondiff fuzz` or `merge` is writing this store; "
-                             "wait for it or use another --db") from None
-
-    def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-_DbLock = StoreLock  # the name earlier code used
 
 
 class LocalPool:
@@ -342,7 +331,7 @@ class Campaign:
         stats = {"cases": 0, "gen_s": 0.0, "ref_s": 0.0, "backend_s": 0.0, "judge_s": 0.0,
                  "store_s": 0.0, "harness_errors": 0}
         new_signatures: list[str] = []
-        reductions = (Reductions(engine.submit_reduce, cfg.backends, cfg.timeout, cfg.corpus, self._note,
+        reductions = (Reductions(engine.submit_reduce, cfg.backends, cfg.timeout, cfg.corpus_dir(), self._note,
                                  cfg.reduce_budget) if cfg.reduce else None)
         while_reducing = 0  # cases committed while a reduction ran: the campaign did not stop for it
         live = engine.producers
@@ -435,17 +424,22 @@ class Campaign:
             rec.case_json = case.to_json()
             rec.outputs_summary = summarize(case, run.ref, run.results, run.outcomes)
             fresh = [o for o in findings if o.signature not in known]
-            if fresh and self.cfg.corpus is not None:
+            corpus = self.cfg.corpus_dir()
+            if fresh and corpus is not None:
                 # Written before the commit: if we die in between, the rerun rewrites the same file.
+                # A file that cannot be written stops the campaign before the case is committed, so
+                # the rerun runs the case again and writes the file then: no finding without its file.
                 from fuzz.corpus import save_case
 
                 first = fresh[0]
                 note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
                 try:
-                    save_case(self.cfg.corpus, case, run.verdicts(), note)
-                except OSError as e:  # the store still gets the finding; say why the file is missing
-                    self._note(f"warning: cannot save case {case.case_id} to {self.cfg.corpus}: {e}")
+                    save_case(corpus, case, run.verdicts(), note)
+                except OSError as e:
+                    raise StoreError(f"{corpus}: cannot save the case of a new finding ({e.strerror or e}); "
+                                     "the campaign stops here and nothing is lost: fix that and rerun the "
+                                     "same command to resume") from None
         new = store.record_case(rec)
         known.update(new)
         return rec, new

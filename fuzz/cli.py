@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per case per backend (default 60)")
     f.add_argument("--db", type=Path, help="store file (default runs/<name>.sqlite)")
     f.add_argument("--name", help="campaign name (default <backends>-s<seed>)")
-    f.add_argument("--corpus", type=Path, default=Path("corpus"),
-                   help="where cases of new findings are saved (default corpus/)")
+    f.add_argument("--corpus", type=Path, default=None,
+                   help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
     f.add_argument("--reduce", action="store_true",
                    help="reduce new findings in the background (a thread here, a task on a cluster)")
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --reduce: seconds per finding (default 120)")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
+    f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
+                   help="how cuda backends on a GPU start kernels: tritondiff's generic launcher "
+                        "(default) or Triton's own, which builds a C launcher per signature")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
@@ -106,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
     r.add_argument("--update", action="store_true", help="rewrite expected verdicts with the new ones")
     r.add_argument("--verbose", "-v", action="store_true", help="also list unchanged verdicts")
+    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
+                   help="run BACKEND (a name as in the files, or its family, e.g. cuda) in an existing Python")
+    r.add_argument("--trust-captured", action="store_true",
+                   help="also run cases of kind 'captured', whose stored source is imported as Python "
+                        "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
     s = sub.add_parser("show", help="print one finding in full")
@@ -166,6 +175,38 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--also", help="FINDING: more backends (e.g. other releases) to run the kernel on")
     rp.add_argument("--timeout", type=_positive_float, help="seconds per backend run (default: the campaign's)")
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    gn = sub.add_parser("generate", help="write generated kernels as standalone programs (kernel, launch, "
+                                         "inputs, expected outputs)")
+    gn.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    gn.add_argument("--count", type=_positive_int, default=10, help="number of kernels (default 10)")
+    gn.add_argument("--out", type=Path, required=True, help="directory for kernel_<seed>.py / .json")
+    gn.add_argument("--release", help="only constructs this triton release has (e.g. 3.2.0)")
+    gn.add_argument("--backend", default="cuda", help="what each program runs on: cuda (GPU, else compile "
+                                                       "for sm_90), hip, interpreter (default cuda)")
+    gn.add_argument("--weights", help="feature weights, as for fuzz")
+    gn.add_argument("--exclude", help="features to exclude")
+    gn.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    bi = sub.add_parser("bisect", help="replay a finding on every published release of its backend family",
+                        description="FINDING: a finding id or signature prefix of the store, or a corpus "
+                                    "case file. Prints the verdict per release and first-bad / last-bad / "
+                                    "fixed-in, judged with the finding's own signature.")
+    bi.add_argument("finding", metavar="FINDING")
+    bi.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
+    bi.add_argument("--family", choices=("interpreter", "cuda", "hip", "ascend"),
+                    help="backend family (default: the finding's)")
+    bi.add_argument("--releases", help="3.0.0..3.9.0 (inclusive) or a list 3.2.0,3.6.0 (default: all)")
+    bi.add_argument("--arch", help="target arch (default: the finding's)")
+    bi.add_argument("--yes", action="store_true", help="build missing release envs without asking")
+    bi.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per release (default 60)")
+    bi.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    ev = sub.add_parser("envs", help="list managed backend envs with their sizes; remove old ones")
+    ev.add_argument("--remove", nargs="+", metavar="NAME", help="delete these envs")
+    ev.add_argument("--remove-unused", type=_positive_float, metavar="DAYS",
+                    help="delete envs no backend has started from for DAYS days (shared ones last)")
+    ev.add_argument("--json", action="store_true")
 
     m = sub.add_parser("merge", help="merge stores of campaigns run apart into one",
                        description="Copy the campaigns, cases and outcomes of each IN store into OUT (created "
@@ -233,16 +274,26 @@ def _weights(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_weights(args.weights, args.exclude, known)
 
 
-def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+def _env_pythons(items: list[str], backends: list[str] | None) -> dict[str, dict[str, str]]:
     """`cuda=/usr/bin/python3` -> {"cuda": {"env_python": "/usr/bin/python3"}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, py = item.partition("=")
         if not sep or not py:
             raise UsageError(f"--env-python {item!r}: expected BACKEND=PYTHON")
-        if name not in backends:
+        if backends is not None and name not in backends:
             raise UsageError(f"--env-python {item!r}: {name!r} is not one of --backends")
         out[name] = {"env_python": py}
+    return out
+
+
+def _backend_opts(args: argparse.Namespace, backends: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-backend open_backend options: --env-python, and --launcher for every backend (only the
+    GPU runners read it)."""
+    out: dict[str, dict[str, Any]] = dict(_env_pythons(args.env_python, backends))
+    if args.launcher != "direct":
+        for name in backends:
+            out.setdefault(name, {})["runner_options"] = {"launcher": args.launcher}
     return out
 
 
@@ -261,8 +312,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
         minutes=args.minutes, jobs=args.jobs or 1, weights=_weights(args), timeout=args.timeout, db=args.db,
-        corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_env_pythons(args.env_python, backends),
+        corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
+        reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
         scheduler=args.scheduler, place=parse_place(args.place))
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
@@ -280,7 +331,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     backends = parse_backends(args.backends) if args.backends is not None else None
     with stdout_to_stderr(args.json) as out:
-        report = replay(args.paths, backends, args.timeout, args.update)
+        report = replay(args.paths, backends, args.timeout, args.update,
+                        _env_pythons(args.env_python, backends), args.trust_captured)
         if args.json:
             emit_json(out, report)
         else:
@@ -292,7 +344,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fuzz.store import Store
     from fuzz.triage import render_finding
 
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), readonly=True) as store:
         f = store.finding(args.finding)
         if args.json:
             d = f.to_json(full=True)
@@ -313,7 +365,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         raise UsageError("findings: FINDING arguments are only used with --mark STATUS")
     if args.mark and not args.keys:
         raise UsageError("findings --mark needs at least one FINDING (id or signature prefix)")
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), create=False, readonly=not args.mark) as store:
         if args.mark:
             changed = store.set_status(args.keys, args.mark)
             if args.json:
@@ -324,11 +376,12 @@ def cmd_findings(args: argparse.Namespace) -> int:
                     print(f"#{f.id} {f.signature[:80]}: {f.status} -> {args.mark}")
             return EXIT_OK
         found = store.findings(campaign=args.campaign, status=args.status, backend=args.backend)
+        bis = store.bisections()
         if args.json:
             emit_json(sys.stdout, {"command": "findings", "db": str(store.path),
-                                   "findings": [f.to_json() for f in found]})
+                                   "findings": [{**f.to_json(), "bisections": bis.get(f.id, [])} for f in found]})
         else:
-            print(render_list(found))
+            print(render_list(found, bis))
     return EXIT_OK
 
 
@@ -341,7 +394,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from fuzz.store import Store
         from fuzz.summary import render, store_summary
 
-        with Store(default_db(args.db), create=False) as store:
+        with Store(default_db(args.db), readonly=True) as store:
             summary = store_summary(store, args.campaign)
             summary["command"] = "stats"
             summary["campaigns"] = store.campaigns()
@@ -366,8 +419,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from fuzz.campaign import StoreLock
-    from fuzz.store import Store
+    from fuzz.store import Store, StoreLock
 
     out_path = args.out.resolve()
     for p in args.inputs:
@@ -394,6 +446,115 @@ def cmd_merge(args: argparse.Namespace) -> int:
         emit_json(sys.stdout, {"command": "merge", "out": str(args.out), "inputs": reports, "findings": total})
     else:
         print(f"{args.out}: {total} finding(s)")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from fuzz.programs import write_programs
+
+    summary = write_programs(check_seed(args.seed), args.count, args.out, args.release, args.backend,
+                             _weights(args))
+    if args.json:
+        emit_json(sys.stdout, summary)
+    else:
+        print(f"wrote {summary['written']} programs to {args.out} (skipped: "
+              + ", ".join(f"{k} {v}" for k, v in summary["skipped"].items()) + ")")
+    return EXIT_OK if summary["written"] == args.count else EXIT_FAIL
+
+
+def _bisect_target(args: argparse.Namespace) -> tuple[Any, str, str, str | None, Any]:
+    """(case, signature, family, arch, finding or None) from a store finding or a corpus file."""
+    from generators.case import KernelCase
+
+    p = Path(args.finding)
+    if p.suffix == ".json" and p.is_file():
+        from fuzz.corpus import load_file
+
+        entry = load_file(p)
+        for backend, e in entry.expected.items():
+            fam = backend.split("@")[0].split(":")[0]
+            if e["kind"] not in ("ok", "unsupported") and (args.family in (None, fam)):
+                arch = backend.split(":")[1] if ":" in backend else None
+                return entry.case, e["signature"], fam, arch, None
+        raise UsageError(f"{p}: no expected finding{' on ' + args.family if args.family else ''} to bisect")
+    from fuzz.store import Store
+
+    with Store(default_db(args.db), create=False) as store:
+        f = store.finding(args.finding)
+        reduced, _ = store.reduced(f.signature)
+    case_json = reduced or f.case_json
+    if case_json is None:
+        raise UsageError(f"finding #{f.id} has no stored case")
+    fam = f.backend.split("@")[0].split(":")[0]
+    arch = f.backend.split(":")[1] if ":" in f.backend else None
+    return KernelCase.from_json(case_json), f.signature, args.family or fam, arch, f
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from fuzz.bisect import bisect_case, render, select_releases
+
+    case, sig, family, arch, finding = _bisect_target(args)
+    arch = args.arch or arch
+    releases = select_releases(family, args.releases)
+
+    def install(missing: list[str]) -> bool:
+        if not missing or args.yes:
+            return True
+        msg = f"{len(missing)} release env(s) are not installed: {', '.join(missing)} (about 1 GB each)"
+        if sys.stdin.isatty() and not args.json:
+            return input(f"{msg}. Download and build them now? [y/N] ").strip().lower() in ("y", "yes")
+        print(f"tritondiff bisect: {msg}; skipping them (pass --yes to build them)", file=sys.stderr)
+        return False
+
+    with stdout_to_stderr(args.json) as out:
+        b = bisect_case(case, sig, family, releases, arch, args.timeout, install)
+        result = b.to_json()
+        if finding is not None:
+            from fuzz.store import Store
+
+            with Store(default_db(args.db), create=False) as store:
+                store.save_bisection(finding.id, result)
+        title = f"bisect of {'#' + str(finding.id) if finding else args.finding} on {family}: {sig[:100]}"
+        if args.json:
+            emit_json(out, {"command": "bisect", **result})
+        else:
+            print(render(b, title), file=out)
+    return EXIT_OK
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import time
+
+    from backends.envs import EnvError, envs_home, list_envs, remove_env
+
+    removed: list[str] = []
+    names = list(args.remove or [])
+    if args.remove_unused is not None:
+        cutoff = time.time() - args.remove_unused * 86400
+        rows = list_envs(sizes=False)
+        stale = {r.name for r in rows if (r.last_used or 0) < cutoff}
+        # an env linked by a kept env stays; leaves go before the envs they share
+        keep = {s for r in rows if r.name not in stale for s in r.shared}
+        names += sorted(stale - keep, key=lambda n: n.startswith("shared-"))
+    try:
+        for n in names:
+            remove_env(n)
+            removed.append(n)
+    except EnvError as e:
+        raise UsageError(str(e)) from None
+    rows = list_envs()
+    if args.json:
+        emit_json(sys.stdout, {"command": "envs", "home": str(envs_home()), "removed": removed,
+                               "envs": [r.__dict__ for r in rows], "total_bytes": sum(r.bytes for r in rows)})
+        return EXIT_OK
+    for n in removed:
+        print(f"removed {n}")
+    print(f"{'env':<28} {'size':>9}  {'last used':<16} shares / shared by")
+    for r in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.last_used)) if r.last_used else "-"
+        link = ", ".join([f"uses {s}" for s in r.shared] + [f"used by {u}" for u in r.used_by])
+        print(f"{r.name:<28} {r.bytes / 2**30:>7.2f} G  {used:<16} {link}")
+    print(f"{len(rows)} envs, {sum(r.bytes for r in rows) / 2**30:.2f} GiB under {envs_home()}")
     return EXIT_OK
 
 
@@ -515,7 +676,8 @@ def _campaign_id(text: str) -> int:
 
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
-            "stats": cmd_stats, "merge": cmd_merge, "backends": cmd_backends}
+            "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -551,6 +713,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_FAIL
         raise
+    except sqlite3.Error as e:  # a store damaged in a way the checks on open cannot see
+        print(f"{prog}: error: the store cannot be read ({type(e).__name__}: {e}); restore a copy or "
+              "start a new --db", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:  # before a campaign installs its own handler

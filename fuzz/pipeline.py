@@ -249,6 +249,10 @@ class Pipeline:
         out.results = dict(sorted(out.results.items(), key=lambda kv: rank.get(kv[0], last)))
         t = time.perf_counter()
         for name, res in out.results.items():
+            if res.status == "harness":  # we failed to run it (outside kill, memory limit): never a finding
+                out.records.append(OutcomeRecord(name, "unsupported", "harness", f"harness:{name}:worker",
+                                                 res.message, wall_s=res.wall_s, origin="harness"))
+                continue
             try:
                 o = judge(case, out.ref, res)
             except Exception as e:
@@ -279,4 +283,5 @@ class Pipeline:
             backend=o.backend, kind=o.kind, stage=o.stage or "", signature=sig, message=o.message or "",
             compile_s=float(getattr(res, "compile_s", 0.0) or 0.0),
             run_s=float(getattr(res, "run_s", 0.0) or 0.0),
+            launch_s=float(getattr(res, "launch_s", 0.0) or 0.0),
             wall_s=float(getattr(res, "wall_s", 0.0) or 0.0), origin=origin)

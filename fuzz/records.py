@@ -22,6 +22,7 @@ class OutcomeRecord:
     compile_s: float = 0.0
     run_s: float = 0.0
     wall_s: float = 0.0
+    launch_s: float = 0.0
     origin: str = "judge"  # "judge" | "cross" | "harness" (tritondiff itself failed)
 
     @property

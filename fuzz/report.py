@@ -79,6 +79,7 @@ class FindingReport:
     seen_on: list[str] = field(default_factory=list)
     fault_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    releases: list[dict[str, Any]] = field(default_factory=list)  # stored bisections
 
     @property
     def short_id(self) -> str:
@@ -281,6 +282,7 @@ def build_report(store: Store, key: str, timeout: float | None = None, also: lis
         rep.others.append(_verdict(canon, rep.case, rep.reference, timeout, f.signature))
     if rep.result is not None:
         rep.result.versions = {**env_versions(config), **rep.result.versions}
+    rep.releases = store.bisections(f.id).get(f.id, [])
     rep.seen_on = sorted({r[0] for r in store.db.execute(
         "SELECT DISTINCT backend FROM outcomes WHERE signature = ?", (f.signature,))})
     return rep
@@ -458,6 +460,12 @@ def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
     lines += ["## Environment", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in versions_rows(rep)]
     lines.append("")
+    if rep.releases:
+        from fuzz.bisect import release_table, summary_line
+
+        lines += ["## Releases", ""]
+        for b in rep.releases:
+            lines += [f"Bisected with `tritondiff bisect`: {summary_line(b)}.", "", *release_table(b), ""]
     lines += ["## Minimal kernel", ""]
     if rep.reduced:
         lines.append(f"Reduced by tritondiff's spec reducer ({rep.reduce_summary or 'same signature kept'}).")
@@ -638,7 +646,7 @@ def report_finding(db: Path, key: str, out: Path | None = None, timeout: float |
             print(msg, file=sys.stderr, flush=True)
 
     try:
-        with Store(db, create=False) as store:
+        with Store(db, readonly=True) as store:
             rep = build_report(store, key, timeout, also, say)
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{db}: {e}") from e

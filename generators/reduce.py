@@ -21,6 +21,7 @@ from typing import Any
 
 from generators import spec as S
 from generators.case import KernelCase
+from generators.constructs import expr_construct, stmt_construct
 from generators.generator import case_from_spec
 
 Predicate = Callable[[KernelCase], bool]
@@ -279,11 +280,17 @@ def _parent(root: Any, path: Path) -> tuple[list[Any], int]:
     return _get(root, path[:-1]), path[-1]
 
 
+def _blocks(s: Any) -> Iterator[tuple[str, list[Any]]]:
+    if not isinstance(s, dict) or "s" not in s:
+        return iter(())
+    return stmt_construct(s["s"]).blocks(s)
+
+
 def _block_paths(body: list[Any], prefix: Path = ()) -> Iterator[Path]:
     yield prefix
     for i, s in enumerate(body):
-        if s.get("s") == "for":
-            yield from _block_paths(s["body"], prefix + (i, "body"))
+        for key, blk in _blocks(s):
+            yield from _block_paths(blk, prefix + (i, key))
 
 
 def _stmt_paths(body: list[Any], prefix: Path = ()) -> Iterator[Path]:
@@ -291,55 +298,34 @@ def _stmt_paths(body: list[Any], prefix: Path = ()) -> Iterator[Path]:
     paths: list[Path] = []
     for i, s in enumerate(body):
         paths.append(prefix + (i,))
-        if s.get("s") == "for":
-            paths.extend(_stmt_paths(s["body"], prefix + (i, "body")))
+        for key, blk in _blocks(s):
+            paths.extend(_stmt_paths(blk, prefix + (i, key)))
     yield from reversed(paths)
-
-
-_EXPR_KEYS = ("e", "ptr", "val", "mask", "a", "b", "x", "c", "acc", "other", "lo", "hi")
 
 
 def _expr_sites(body: list[Any], prefix: Path = ()) -> Iterator[Path]:
     """Paths of expression slots in statement order, outermost first."""
     for i, s in enumerate(body):
         base = prefix + (i,)
-        for key in ("e", "ptr", "val", "mask"):
-            if isinstance(s.get(key), dict):
-                yield from _expr_tree(s[key], base + (key,))
-        if s.get("s") == "for":
-            yield from _expr_sites(s["body"], base + ("body",))
+        c = stmt_construct(s["s"])
+        for key, sub in c.children(s):
+            if key[0] not in ("lo", "hi"):  # loop bounds have their own pass
+                yield from _expr_tree(sub, base + key)
+        for key, blk in c.blocks(s):
+            yield from _expr_sites(blk, base + (key,))
 
 
 def _expr_tree(e: dict[str, Any], path: Path) -> Iterator[Path]:
     yield path
-    for key in _EXPR_KEYS:
-        sub = e.get(key)
-        if isinstance(sub, dict) and "e" in sub:
-            yield from _expr_tree(sub, path + (key,))
-    for j, sub in enumerate(e.get("args", [])):
-        yield from _expr_tree(sub, path + ("args", j))
+    for key, sub in expr_construct(e["e"]).children(e):
+        yield from _expr_tree(sub, path + key)
 
 
 def _replacements(e: dict[str, Any] | None) -> Iterator[tuple[Any, str]]:
-    """Simpler candidates for one expression: operands, dropped masks, constants."""
+    """Simpler candidates for one expression: each construct's own simplifications."""
     if not isinstance(e, dict) or "e" not in e:
-        return
-    k = e["e"]
-    if k in ("bin", "where"):
-        for key in ("a", "b"):
-            yield e[key], "operand"
-    if k in ("un", "cast", "call") and (e.get("x") or (e.get("args") or [None])[0]):
-        yield e.get("x") or e["args"][0], "operand"
-    if k == "call" and len(e.get("args", [])) == 2:
-        yield e["args"][1], "operand"
-    if k == "load" and e.get("mask") is not None:
-        yield {**e, "mask": None, "other": None}, "drop mask"
-    if k == "dot" and e.get("acc") is not None:
-        yield {**e, "acc": None}, "drop accumulator"
-    if k == "bcast":
-        yield e["x"], "operand"
-    if k == "const" and e["v"] not in (0, 1):
-        yield {**e, "v": 1 if e["dt"] not in S.FLOAT_DTYPES else 1.0}, "simpler constant"
+        return iter(())
+    return expr_construct(e["e"]).simplify(e)
 
 
 def _subst(node: Any, name: str, value: dict[str, Any]) -> Any:
@@ -355,7 +341,8 @@ def _subst(node: Any, name: str, value: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         if node.get("e") == "var" and node["name"] == name:
             return copy.deepcopy(value)
-        if node.get("s") == "for" and node["var"] == name:
+        binds = stmt_construct(node["s"]).binds if "s" in node else None
+        if binds and node.get(binds) == name:
             return copy.deepcopy(node)
         return {k: _subst(v, name, value) for k, v in node.items()}
     return node

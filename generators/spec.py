@@ -30,6 +30,11 @@ FLOAT_DTYPES = ("fp32", "fp16", "bf16")
 INT_DTYPES = ("int8", "int16", "int32", "int64")
 INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "int1": 1}
 
+# Dtypes a value, cast, constant, parameter or buffer may have (int1 only where noted).
+VALUE_DTYPES = FLOAT_DTYPES + INT_DTYPES + ("fp64",)
+# Top-level fields of a spec (launch options included).
+SPEC_FIELDS = ("schema", "name", "params", "grid", "num_warps", "body", "tags")
+
 ARITH_OPS = ("+", "-", "*", "/", "//", "%")
 BIT_OPS = ("&", "|", "^", "<<", ">>")
 CMP_OPS = ("<", "<=", ">", ">=", "==", "!=")
@@ -185,132 +190,43 @@ def _param_ty(p: dict[str, Any]) -> Ty:
     return Ty(p["dtype"])
 
 
+class TypeCtx:
+    """Variables in scope and the kernel's parameters; constructs type sub-expressions with ty()."""
+
+    def __init__(self, env: dict[str, Ty], params: dict[str, dict[str, Any]]) -> None:
+        self.env = env
+        self.params = params
+
+    def ty(self, e: Any) -> Ty:
+        if not isinstance(e, dict):
+            raise SpecError(f"expected an expression node, got {type(e).__name__}")
+        from generators.constructs import expr_construct
+
+        return expr_construct(e.get("e")).typeof(e, self)
+
+    def block(self, body: Any) -> None:
+        if not isinstance(body, list):
+            raise SpecError("a block is a list of statements")
+        from generators.constructs import stmt_construct
+
+        for s in body:
+            if not isinstance(s, dict):
+                raise SpecError("a statement is an object")
+            stmt_construct(s.get("s")).check(s, self)
+
+    def nested(self) -> TypeCtx:
+        return TypeCtx(dict(self.env), self.params)
+
+
+def param_ty(p: dict[str, Any]) -> Ty:
+    return _param_ty(p)
+
+
 def typeof(e: Expr, env: dict[str, Ty], params: dict[str, dict[str, Any]]) -> Ty:
-    """Type of an expression under `env` (variables) and `params`; raises SpecError."""
-    k = e["e"]
-    if k == "arg":
-        if e["name"] not in params:
-            raise SpecError(f"unknown parameter {e['name']}")
-        return _param_ty(params[e["name"]])
-    if k == "var":
-        if e["name"] not in env:
-            raise SpecError(f"unbound variable {e['name']}")
-        return env[e["name"]]
-    if k == "const":
-        return Ty(e["dt"])
-    if k == "pid":
-        return Ty("int32")
-    if k == "arange":
-        return Ty("int32", (e["n"],))
-    if k == "full":
-        return Ty(e["dt"], tuple(e["shape"]))
-    if k == "bin":
-        a, b = typeof(e["a"], env, params), typeof(e["b"], env, params)
-        shape = broadcast_shapes(a.shape, b.shape)
-        op = e["op"]
-        if a.ptr or b.ptr:
-            if op != "+" or b.ptr or not b.is_int:
-                raise SpecError("pointer arithmetic is ptr + int offsets only")
-            return Ty(a.dtype, shape, True)
-        dt = promote(a.dtype, b.dtype)
-        if dt is None:
-            raise SpecError(f"operand dtypes differ: {a.dtype} {op} {b.dtype}")
-        if op in CMP_OPS:
-            return Ty("int1", shape)
-        a = Ty(dt, a.shape)
-        if op in BIT_OPS and a.is_float:
-            raise SpecError("bitwise op on floats")
-        if op in ("//", "%") and a.is_float:
-            raise SpecError("// and % are generated on integers only")
-        if op == "/" and not a.is_float:
-            raise SpecError("/ is generated on floats only")
-        if a.dtype == "int1" and op not in ("&", "|", "^"):
-            raise SpecError(f"{op} on int1")
-        return Ty(dt, shape)
-    if k == "un":
-        x = typeof(e["x"], env, params)
-        if e["op"] == "~" and x.is_float:
-            raise SpecError("~ on floats")
-        return x
-    if k == "call":
-        ts = [typeof(a, env, params) for a in e["args"]]
-        if e["fn"] in ("maximum", "minimum"):
-            if ts[0].dtype != ts[1].dtype:
-                raise SpecError("maximum/minimum dtypes differ")
-            return Ty(ts[0].dtype, broadcast_shapes(ts[0].shape, ts[1].shape))
-        if e["fn"] in MATH_FNS:
-            if e["fn"] != "abs" and ts[0].dtype != "fp32":
-                raise SpecError(f"{e['fn']} is generated on fp32 only")
-            return ts[0]
-        raise SpecError(f"unknown function {e['fn']}")
-    if k == "where":
-        c, a, b = (typeof(e[x], env, params) for x in ("c", "a", "b"))
-        if c.dtype != "int1" or a.dtype != b.dtype:
-            raise SpecError("where needs an int1 condition and equal branch dtypes")
-        return Ty(a.dtype, broadcast_shapes(c.shape, broadcast_shapes(a.shape, b.shape)))
-    if k == "cast":
-        x = typeof(e["x"], env, params)
-        return Ty(e["dt"], x.shape)
-    if k == "expand":
-        x = typeof(e["x"], env, params)
-        ax = e["axis"]
-        if not 0 <= ax <= len(x.shape):
-            raise SpecError("expand axis out of range")
-        return Ty(x.dtype, x.shape[:ax] + (1,) + x.shape[ax:], x.ptr)
-    if k == "bcast":
-        x = typeof(e["x"], env, params)
-        shape = tuple(e["shape"])
-        if broadcast_shapes(x.shape, shape) != shape:
-            raise SpecError("broadcast_to to an incompatible shape")
-        return Ty(x.dtype, shape, x.ptr)
-    if k == "reshape":
-        x = typeof(e["x"], env, params)
-        n = 1
-        for d in x.shape:
-            n *= d
-        m = 1
-        for d in e["shape"]:
-            m *= d
-        if n != m or x.ptr:
-            raise SpecError("reshape changes element count")
-        return Ty(x.dtype, tuple(e["shape"]))
-    if k == "trans":
-        x = typeof(e["x"], env, params)
-        if len(x.shape) != 2 or x.ptr:
-            raise SpecError("trans of a non-2-D tensor")
-        return Ty(x.dtype, (x.shape[1], x.shape[0]))
-    if k == "reduce":
-        x = typeof(e["x"], env, params)
-        if not 0 <= e["axis"] < len(x.shape):
-            raise SpecError("reduce axis out of range")
-        if x.dtype not in ("fp32", "int32"):
-            raise SpecError("reductions are generated on fp32/int32 only")
-        shape = x.shape[:e["axis"]] + x.shape[e["axis"] + 1:]
-        return Ty("int32" if e["fn"] == "argmax" else x.dtype, shape)
-    if k == "dot":
-        a, b = typeof(e["a"], env, params), typeof(e["b"], env, params)
-        if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype:
-            raise SpecError("dot needs (M,K)x(K,N) of one dtype")
-        if min(a.shape[0], a.shape[1], b.shape[1]) < 16:
-            raise SpecError("dot shapes must be >= 16")
-        out = "int32" if a.dtype == "int8" else "fp32"
-        if e.get("acc") is not None:
-            acc = typeof(e["acc"], env, params)
-            if acc.dtype != out or acc.shape != (a.shape[0], b.shape[1]):
-                raise SpecError("dot accumulator type mismatch")
-        return Ty(out, (a.shape[0], b.shape[1]))
-    if k == "load":
-        p = typeof(e["ptr"], env, params)
-        if not p.ptr:
-            raise SpecError("load of a non-pointer")
-        if e.get("mask") is not None:
-            m = typeof(e["mask"], env, params)
-            if m.dtype != "int1" or broadcast_shapes(p.shape, m.shape) != p.shape:
-                raise SpecError("load mask must be int1 of the pointer's shape")
-            if e.get("other") is None:
-                raise SpecError("masked loads always carry other= (masked-off lanes are undefined)")
-        return Ty(p.dtype, p.shape)
-    raise SpecError(f"unknown expression node {k!r}")
+    """Type of an expression under `env` (variables) and `params`; raises SpecError.
+
+    Each node's rule lives with its construct (generators/constructs/)."""
+    return TypeCtx(env, params).ty(e)
 
 
 def check(spec: dict[str, Any]) -> dict[str, Ty]:
@@ -318,42 +234,9 @@ def check(spec: dict[str, Any]) -> dict[str, Ty]:
     if spec.get("schema") != SPEC_SCHEMA:
         raise SpecError(f"spec schema {spec.get('schema')!r} != {SPEC_SCHEMA}")
     params = params_by_name(spec)
-    env: dict[str, Ty] = {}
-    _check_block(spec["body"], env, params)
-    return env
-
-
-def _check_block(body: list[Stmt], env: dict[str, Ty], params: dict[str, dict[str, Any]]) -> None:
-    for s in body:
-        k = s["s"]
-        if k == "let":
-            t = typeof(s["e"], env, params)
-            old = env.get(s["name"])
-            if old is not None and old != t:
-                raise SpecError(f"{s['name']} changes type {old} -> {t}")
-            env[s["name"]] = t
-        elif k == "store":
-            p = typeof(s["ptr"], env, params)
-            v = typeof(s["val"], env, params)
-            if not p.ptr or v.dtype != p.dtype or broadcast_shapes(p.shape, v.shape) != p.shape:
-                raise SpecError("store value must match the pointer's dtype and shape")
-            if s.get("mask") is not None:
-                m = typeof(s["mask"], env, params)
-                if m.dtype != "int1" or broadcast_shapes(p.shape, m.shape) != p.shape:
-                    raise SpecError("store mask must be int1 of the pointer's shape")
-        elif k == "for":
-            for b in ("lo", "hi"):
-                t = typeof(s[b], env, params)
-                if t.shape or t.dtype != "int32":
-                    raise SpecError("loop bounds are int32 scalars")
-            inner = dict(env)
-            inner[s["var"]] = Ty("int32")
-            _check_block(s["body"], inner, params)
-            for name, t in inner.items():
-                if name in env and env[name] != t:
-                    raise SpecError(f"loop-carried {name} changes type")
-        else:
-            raise SpecError(f"unknown statement {k!r}")
+    tc = TypeCtx({}, params)
+    tc.block(spec["body"])
+    return tc.env
 
 
 def walk(node: Any):

@@ -113,7 +113,7 @@ def test_merge_refuses_bad_inputs_with_one_line(stores: tuple[Path, Path], tmp_p
     plain = tmp_path / "plain.sqlite"
     sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.commit()
     before = counts(a)
-    for bad, says in ((junk, "not a usable tritondiff store"), (plain, "not a tritondiff store"),
+    for bad, says in ((junk, "not a tritondiff store"), (plain, "not a tritondiff store"),
                       (tmp_path / "missing.sqlite", "no such store"), (a, "cannot be merged into itself")):
         rc, _, err = run_main(["merge", str(a), str(bad)], capsys)
         assert rc == 2 and says in err and err.count("\n") == 1, (bad, err)
