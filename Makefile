@@ -7,7 +7,7 @@ JOBS ?= 2
 .PHONY: setup fuzz test lint bench fuzz-harnesses
 
 setup:
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dist]'
 	$(PY) -m fuzz setup --system
 
 fuzz: setup
@@ -21,6 +21,7 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/distributed.py
 
 # atheris on the untrusted-input boundaries: 100,000 executions of each harness.
 FUZZ_RUNS ?= 100000

@@ -1,4 +1,4 @@
-"""The `tritondiff` command line: fuzz, replay, show, findings, stats, backends.
+"""The `tritondiff` command line: fuzz, replay, show, findings, stats, merge, backends.
 
 Exit status: 0 done; 1 replay saw a new failure or malformed corpus file, or a module/env is
 missing; 2 bad arguments or unusable input files; 130 a campaign stopped by Ctrl-C/SIGTERM (after
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fuzz.options import UsageError, check_seed, parse_backends, parse_weights
+from fuzz.options import UsageError, check_seed, parse_backends, parse_place, parse_weights
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cases", type=_positive_int,
                    help="run case indices 0..N-1 (default 100 unless --minutes is given)")
     f.add_argument("--minutes", type=_positive_float, help="stop taking new cases after M minutes")
-    f.add_argument("--jobs", "-j", type=_positive_int, default=1, help="pipelines in parallel (default 1)")
+    f.add_argument("--jobs", "-j", type=_positive_int, help="pipelines in parallel on this host (default 1)")
+    f.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the cases on this Dask cluster instead of the local pool (docs/distributed.md)")
+    f.add_argument("--place", action="append", default=[], metavar="BACKEND=RESOURCE",
+                   help="with --scheduler: run BACKEND only on workers that declare RESOURCE (default GPU "
+                        "for cuda/hip), or BACKEND=any to compile it anywhere")
     f.add_argument("--weights", help="feature and relation weights: 'name=w,...' or a JSON file {name: w}; "
                                      "names are generator features/knobs or metamorphic relations")
     f.add_argument("--exclude", help="comma-separated features never to generate (weight 0)")
@@ -97,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--corpus", type=Path, default=None,
                    help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
-    f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
+    f.add_argument("--reduce", action="store_true",
+                   help="reduce new findings in the background (a thread here, a task on a cluster)")
+    f.add_argument("--reduce-budget", type=_positive_float, default=120.0, metavar="SECONDS",
+                   help="with --reduce: seconds per finding (default 120)")
     f.add_argument("--variants", type=_count, default=1, metavar="N",
                    help="metamorphic variants per case, judged against the base form (default 1; 0: none)")
     f.add_argument("--no-reference", action="store_true",
@@ -215,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="delete envs no backend has started from for DAYS days (shared ones last)")
     ev.add_argument("--json", action="store_true")
 
+    m = sub.add_parser("merge", help="merge stores of campaigns run apart into one",
+                       description="Copy the campaigns, cases and outcomes of each IN store into OUT (created "
+                                   "if missing); findings are deduplicated by signature and their counts "
+                                   "summed. A case already in OUT (same campaign config and index) is not "
+                                   "counted twice, so merging a store again changes nothing.")
+    m.add_argument("out", type=Path, metavar="OUT.sqlite", help="the store to merge into")
+    m.add_argument("inputs", type=Path, nargs="+", metavar="IN.sqlite", help="stores to merge from")
+    m.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
     return p
@@ -316,13 +333,22 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.summary import render
 
     backends = parse_backends(args.backends)
+    if args.scheduler and args.jobs is not None:
+        raise UsageError("--jobs is for the local pool; on a cluster, each `dask worker --nthreads N` "
+                         "runs N cases at once")
+    if args.place and not args.scheduler:
+        raise UsageError("--place only applies with --scheduler")
     gen_weights, rel_weights = _split_weights(_weights(args, relations=True))
+    from backends.profiles import campaign_weights
+
+    gen_weights = campaign_weights(backends, gen_weights)  # nothing no backend here can run
     cfg = CampaignConfig(
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
-        minutes=args.minutes, jobs=args.jobs, weights=gen_weights, timeout=args.timeout, db=args.db,
+        minutes=args.minutes, jobs=args.jobs or 1, weights=gen_weights, timeout=args.timeout, db=args.db,
         corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, backend_opts=_backend_opts(args, backends),
+        reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
+        scheduler=args.scheduler, place=parse_place(args.place),
         variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
@@ -425,6 +451,37 @@ def cmd_stats(args: argparse.Namespace) -> int:
         else:
             print(render(stats), file=out)
     return EXIT_FAIL if stats["below_min_share"] else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from fuzz.store import Store, StoreLock
+
+    out_path = args.out.resolve()
+    for p in args.inputs:
+        if not p.exists():
+            raise UsageError(f"merge: {p}: no such store")
+        if p.resolve() == out_path:
+            raise UsageError(f"merge: {p} is the output store; a store cannot be merged into itself")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    lock = StoreLock(args.out)
+    reports = []
+    try:
+        with Store(args.out) as store:
+            for p in args.inputs:
+                r = store.merge_from(p)
+                reports.append({"input": str(p), **r})
+                if not args.json:
+                    print(f"{p}: {r['campaigns_added']} campaign(s) added, {r['campaigns_shared']} shared; "
+                          f"{r['cases_added']} case(s) added, {r['cases_duplicate']} already there; "
+                          f"findings: {r['findings_added']} new, {r['findings_updated']} counted again")
+            total = len(store.findings())
+    finally:
+        lock.release()
+    if args.json:
+        emit_json(sys.stdout, {"command": "merge", "out": str(args.out), "inputs": reports, "findings": total})
+    else:
+        print(f"{args.out}: {total} finding(s)")
+    return EXIT_OK
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -673,7 +730,7 @@ def _campaign_id(text: str) -> int:
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
-            "envs": cmd_envs, "bisect": cmd_bisect}
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -705,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAIL
         raise
     except RuntimeError as e:
-        if type(e).__name__ in ("EnvError", "WorkerStartError"):
+        if type(e).__name__ in ("EnvError", "WorkerStartError", "ClusterError"):
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_FAIL
         raise

@@ -9,6 +9,11 @@ oracle compares every pair that produced outputs and votes when there is no refe
 metamorphic oracle derives `variants` equivalent forms of the case and judges each backend against
 itself on them. A variant whose reference differs from the base's is a harness event (a relation
 that is not semantics-preserving is tritondiff's bug), never a finding.
+
+`run_index` is the unit of work of every campaign engine: the local pool calls it in its threads,
+a Dask worker calls it in its tasks. When a case's backends live on different hosts (the cuda one
+on a GPU host), `run_index(judge=False)` runs the first group and `finish_index` the rest, which
+then judges all results in the campaign's backend order, so the verdicts are the same as locally.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from fuzz.records import OutcomeRecord
 
 CROSS_PREFIX = "cross:"
 META_PREFIX = "meta:"
+SEED_STRIDE = 1_000_003
+
+
+def case_seed(campaign_seed: int, index: int) -> int:
+    """Seed of case `index`: distinct across indices and (for indices < stride) across campaigns."""
+    return campaign_seed * SEED_STRIDE + index
 
 
 @dataclass
@@ -84,6 +95,57 @@ def verdict_key(r: OutcomeRecord) -> str:
     return r.backend
 
 
+@dataclass
+class CaseDone:
+    """One case index of a campaign, generated and run: what an engine hands back to be stored."""
+
+    index: int
+    seed: int
+    case: Any
+    run: CaseRun
+    gen_s: float
+    gen_error: str = ""
+
+    def slim(self) -> CaseDone:
+        """Drop the raw outputs and reference of a case without a finding (only findings keep
+        them), so a remote engine ships little more than the verdicts back."""
+        if not self.run.has_finding():
+            self.run.ref = None
+            self.run.results = {}
+            for v in self.run.variants:
+                v.results = {}
+                v.ref = None
+        return self
+
+
+def run_index(pipeline: Pipeline, campaign_seed: int, weights: dict[str, float] | None, index: int,
+              judge: bool = True) -> CaseDone:
+    """Generate case `index` of a campaign and run it through `pipeline` (reference, backends,
+    and unless `judge` is False, the oracles)."""
+    import generators
+
+    seed = case_seed(campaign_seed, index)
+    t = time.perf_counter()
+    try:
+        case = generators.generate(seed, weights)
+    except Exception as e:
+        return CaseDone(index, seed, None, CaseRun(valid=False), time.perf_counter() - t,
+                        gen_error=f"generator raised {type(e).__name__}: {e}")
+    gen_s = time.perf_counter() - t
+    return CaseDone(index, seed, case, pipeline.run(case, judge=judge), gen_s)
+
+
+def finish_index(pipeline: Pipeline, done: CaseDone, judge: bool = True) -> CaseDone:
+    """Run `pipeline`'s backends on a case that `run_index(judge=False)` began with other backends
+    (elsewhere), then judge every result. Invalid cases pass through untouched, as locally."""
+    if done.case is None or not done.run.valid or done.gen_error:
+        return done
+    pipeline.run_backends(done.case, done.run)
+    if judge:
+        pipeline.judge(done.case, done.run)
+    return done
+
+
 def _open_backend_fn() -> Callable[..., Any]:
     """`open_backend`, from the registry or the backends package (wherever it lives)."""
     from backends import registry
@@ -123,8 +185,9 @@ class Pipeline:
     def __init__(self, backend_names: list[str], timeout: float,
                  backend_opts: dict[str, dict[str, Any]] | None = None,
                  opened: dict[str, Any] | None = None, variants: int = 0, reference: bool = True,
-                 relation_weights: dict[str, float] | None = None) -> None:
+                 relation_weights: dict[str, float] | None = None, order: list[str] | None = None) -> None:
         self.timeout = timeout
+        self.order = list(order or [])  # the campaign's canonical backends: the judging order
         self.variants = variants  # metamorphic variants per case chosen here (run() may name its own)
         self.reference = reference  # False: the reference neither judges nor bounds (--no-reference)
         self.relation_weights = dict(relation_weights or {})
@@ -206,13 +269,11 @@ class Pipeline:
             self.backend_s += dt
             self.call_started = None
 
-    def run(self, case: Any, run_invalid: bool = False, variants: list[Any] | None = None) -> CaseRun:
+    def run(self, case: Any, run_invalid: bool = False, variants: list[Any] | None = None,
+            judge: bool = True) -> CaseRun:
         """Judge `case` on every backend; `variants` (oracles.metamorphic.Variant) replaces the
-        pipeline's own choice of metamorphic variants (replay, reduce and report name theirs)."""
-        from backends.profiles import unsupported_reason
-        from oracles.judge import judge
-        from oracles.outcome import Outcome
-
+        pipeline's own choice of metamorphic variants (replay, reduce and report name theirs).
+        `judge=False` only runs the backends (the rest of the case runs elsewhere: finish_index)."""
         out = CaseRun()
         t0 = time.perf_counter()
         if self.reference:
@@ -222,6 +283,17 @@ class Pipeline:
         out.ref_s = time.perf_counter() - t0
         if not out.valid and not run_invalid:
             return out
+        self.run_backends(case, out)
+        if judge:
+            self.judge(case, out, variants)
+        return out
+
+    def run_backends(self, case: Any, out: CaseRun) -> None:
+        """Run the case on each backend of this pipeline, adding results (and the outcomes of
+        backends that could not run it) to `out`."""
+        from backends.profiles import unsupported_reason
+        from oracles.outcome import Outcome
+
         for name, backend in self.backends.items():
             why = unsupported_reason(name, list(case.features))
             if why is not None:  # outside the backend's profile: never run, never a finding
@@ -231,6 +303,17 @@ class Pipeline:
             res = self._run_backend(out, name, backend, case)
             if res is not None:
                 out.results[name] = res
+
+    def judge(self, case: Any, out: CaseRun, variants: list[Any] | None = None) -> None:
+        """Judge every result in `out` (in the campaign's backend order, whichever pipelines
+        produced them), compare backends, then run and judge the metamorphic variants here."""
+        from oracles.judge import judge
+
+        rank = {n: i for i, n in enumerate(self.order or list(self.backends))}
+        last = len(rank)
+        out.records.sort(key=lambda r: rank.get(r.backend, last))
+        out.outcomes.sort(key=lambda o: rank.get(o.backend, last))
+        out.results = dict(sorted(out.results.items(), key=lambda kv: rank.get(kv[0], last)))
         t = time.perf_counter()
         base: dict[str, Any] = {}
         for name, res in out.results.items():
@@ -264,7 +347,6 @@ class Pipeline:
             vr.seconds = time.perf_counter() - tv
             out.variants.append(vr)
         out.variant_s = time.perf_counter() - t
-        return out
 
     def _cross(self, case: Any, out: CaseRun) -> None:
         try:

@@ -48,6 +48,39 @@ def _open(name: str) -> Any:
     return open_backend(name)
 
 
+class _Backends:
+    """The backends one reduction uses: borrowed warm ones (a campaign's, never closed here) by
+    canonical name, else opened with `backend_opts` and closed when the reduction ends."""
+
+    def __init__(self, opened: dict[str, Any] | None = None,
+                 backend_opts: dict[str, dict[str, Any]] | None = None) -> None:
+        self.opened = opened or {}
+        self.backend_opts = backend_opts or {}
+        self.mine: list[Any] = []
+
+    def get(self, name: str) -> Any:
+        if name in self.opened:
+            return self.opened[name]
+        from backends.backend import open_backend
+
+        b = open_backend(name, **self.backend_opts.get(name, {}))
+        if b.name in self.opened:  # another spelling of a borrowed backend
+            b.close()
+            return self.opened[b.name]
+        self.mine.append(b)
+        return b
+
+    def drop(self, b: Any) -> None:
+        if b in self.mine:
+            self.mine.remove(b)
+            b.close()
+
+    def close(self) -> None:
+        for b in self.mine:
+            b.close()
+        self.mine = []
+
+
 def make_predicate(target_backend: Any, signature: str, healthy: list[Any], timeout: float):
     """The 'still interesting' test for candidates (see module docstring)."""
 
@@ -71,23 +104,25 @@ def make_predicate(target_backend: Any, signature: str, healthy: list[Any], time
     return interesting
 
 
-def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float) -> list[Any]:
+def healthy_backends(case: KernelCase, failing: str, names: list[str], timeout: float,
+                     pool: _Backends | None = None) -> list[Any]:
     """Backends other than `failing` that agree with the reference on the original case."""
+    pool = pool or _Backends()
     try:
         ref = evaluate(case)
     except UndefinedBehaviour:
         return []
     out = []
     for n in names:
-        b = _open(n)
+        b = pool.get(n)
         if b.name == failing:
-            b.close()
+            pool.drop(b)
             continue
         if unsupported_reason(b.name, list(case.features)) is None and \
                 judge(case, ref, b.run(case, timeout)).kind == "ok":
             out.append(b)
         else:
-            b.close()
+            pool.drop(b)
     return out
 
 
@@ -112,22 +147,24 @@ def current_signature(case: KernelCase, target: Any, signature: str, kind: str, 
 
 def reduce_case(case: KernelCase, backend: str, signature: str, kind: str, others: list[str],
                 timeout: float = 30.0, budget_s: float = 120.0, max_steps: int = 2000,
-                progress: Any = None) -> ReduceResult:
-    """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends."""
+                progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None,
+                opened: dict[str, Any] | None = None) -> ReduceResult:
+    """Reduce `case` on `backend` keeping `signature`; `others` are candidate healthy backends.
+    `opened`: warm backends to use, by canonical name (a campaign's); the others are opened with
+    `backend_opts` (open_backend options by name, e.g. an external env) and closed at the end."""
     if kind == "timeout":
         timeout = min(timeout, TIMEOUT_CAP_S)
-    target = _open(backend)
-    healthy: list[Any] = []
+    pool = _Backends(opened, backend_opts)
     try:
+        target = pool.get(backend)
         signature = current_signature(case, target, signature, kind, timeout)
-        healthy = healthy_backends(case, target.name, others, timeout)
+        healthy = healthy_backends(case, target.name, others, timeout, pool)
         pred = make_predicate(target, signature, healthy, timeout)
         reducer = Reducer(case, pred, budget_s=budget_s, max_steps=max_steps, progress=progress)
         small = reducer.run()
         return ReduceResult(small, reducer.stats, signature)
     finally:
-        for b in [target, *healthy]:
-            b.close()
+        pool.close()
 
 
 def _ub_free(case: KernelCase, require: bool) -> bool:
@@ -220,41 +257,83 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
                    corpus_dir: str | Path | None, store_path: str | Path | None,
                    budget_s: float = 120.0, progress: Any = None, reference: bool = True,
                    variants: list[Any] | None = None) -> ReduceResult:
-    """Campaign hook and CLI entry: reduce, then keep the minimal case in the store and corpus.
+    """CLI entry: reduce, then keep the minimal case in the store and corpus.
 
     `reference` and `variants` say how the campaign judged the case (metamorphic findings need
     the variants it ran, as stored with the case)."""
     prog = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    key = outcome.backend
-    extra: dict[str, Any] | None = None
-    if outcome.kind == "metamorphic":
-        result = reduce_metamorphic(case, outcome.backend, outcome.signature, list(variants or []), timeout,
-                                    budget_s, reference, progress=prog)
-        assert result.variant is not None
-        extra = {"variants": [result.variant.to_json()]}
-        key = f"meta:{result.variant.relation}:{outcome.backend}"
-    elif outcome.stage == "cross-backend":
-        others = [b for b in backends if b != outcome.backend]
-        result = reduce_cross(case, outcome.backend, outcome.signature, others, timeout, budget_s, reference,
-                              progress=prog)
-        key = f"cross:{outcome.backend}"
-    else:
-        result = reduce_case(case, outcome.backend, outcome.signature, outcome.kind, backends, timeout,
-                             budget_s, progress=prog)
-    summary = result.stats.summary()
-    prog(f"reduced {outcome.signature[:70]}: {summary}")
-    # the signature the reduced case keeps (today's normaliser), for the corpus expectation
-    kept = result.signature
-    if not reference:
-        extra = {**(extra or {}), "reference": False}
+    result, key, extra = reduce_any(case, outcome.backend, outcome.signature, outcome.kind, outcome.stage,
+                                    backends, timeout, budget_s, reference, variants, prog)
+    job = _job(case, outcome.backend, outcome.signature, outcome.kind, result, key, extra)
+    prog(f"reduced {outcome.signature[:70]}: {job['summary']}")
     if store_path is not None:
         from fuzz.store import Store
 
         with Store(store_path) as st:
-            st.set_reduced(outcome.signature, {**result.case.to_json(), **(extra or {})}, summary)
+            keep_reduced(job, st, corpus_dir)
+    else:
+        keep_reduced(job, None, corpus_dir)
+    return result
+
+
+def reduce_any(case: KernelCase, backend: str, signature: str, kind: str, stage: str, backends: list[str],
+               timeout: float, budget_s: float, reference: bool = True, variants: list[Any] | None = None,
+               progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None,
+               opened: dict[str, Any] | None = None) -> tuple[ReduceResult, str, dict[str, Any] | None]:
+    """Reduce a finding of any oracle: (result, its corpus `expected` key, extra corpus fields)."""
+    key = backend
+    extra: dict[str, Any] | None = None
+    if kind == "metamorphic":
+        result = reduce_metamorphic(case, backend, signature, list(variants or []), timeout, budget_s, reference,
+                                    progress=progress)
+        assert result.variant is not None
+        extra = {"variants": [result.variant.to_json()]}
+        key = f"meta:{result.variant.relation}:{backend}"
+    elif stage == "cross-backend":
+        others = [b for b in backends if b != backend]
+        result = reduce_cross(case, backend, signature, others, timeout, budget_s, reference, progress=progress)
+        key = f"cross:{backend}"
+    else:
+        result = reduce_case(case, backend, signature, kind, backends, timeout, budget_s, progress=progress,
+                             backend_opts=backend_opts, opened=opened)
+    if not reference:
+        extra = {**(extra or {}), "reference": False}
+    return result, key, extra
+
+
+def _job(case: KernelCase, backend: str, signature: str, kind: str, result: ReduceResult, key: str | None = None,
+         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"signature": signature, "backend": backend, "kind": kind, "kept": result.signature,
+            "case": result.case.to_json(), "summary": result.stats.summary(), "from_case": case.case_id,
+            "key": key or backend, "extra": extra}
+
+
+def reduce_job(case_json: dict[str, Any], backend: str, signature: str, kind: str, backends: list[str],
+               timeout: float, budget_s: float = 120.0, backend_opts: dict[str, dict[str, Any]] | None = None,
+               opened: dict[str, Any] | None = None, stage: str = "", reference: bool = True,
+               variants: list[Any] | None = None) -> dict[str, Any]:
+    """A campaign's background reduction of one new finding, as plain data: it runs in a thread
+    or on a Dask worker, and the campaign's own thread keeps the result (`keep_reduced`), so the
+    store keeps its single writer. {"error": ...} when the finding no longer reproduces."""
+    case = KernelCase.from_json(case_json)
+    try:
+        result, key, extra = reduce_any(case, backend, signature, kind, stage, backends, timeout, budget_s,
+                                        reference, variants, lambda _msg: None, backend_opts, opened)
+    except DoesNotReproduce as e:
+        return {"signature": signature, "backend": backend, "kind": kind, "error": f"does not reproduce: {e}"}
+    return _job(case, backend, signature, kind, result, key, extra)
+
+
+def keep_reduced(job: dict[str, Any], store: Any, corpus_dir: str | Path | None) -> None:
+    """Keep a reduction next to its finding in the store, and the minimal case in the corpus."""
+    case = KernelCase.from_json(job["case"])
+    extra = job.get("extra") or None
+    if store is not None:
+        store.set_reduced(job["signature"], {**job["case"], **(extra or {})}, job["summary"])
     if corpus_dir is not None:
         from fuzz.corpus import save_case
 
-        save_case(Path(corpus_dir), result.case, {key: {"kind": outcome.kind, "signature": kept}},
-                  f"reduced from {case.case_id}: {summary}", extra)
-    return result
+        # expected: the signature the reduced case keeps (today's normaliser)
+        save_case(Path(corpus_dir), case, {job.get("key") or job["backend"]: {"kind": job["kind"],
+                                                                               "signature": job["kept"]}},
+                  f"reduced from {job['from_case']}: {job['summary']}", extra)

@@ -560,8 +560,7 @@ class Store:
         """Keep the latest bisection of a finding per backend family."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.execute("CREATE TABLE IF NOT EXISTS bisections (finding INTEGER NOT NULL, family TEXT NOT NULL,"
-                            " result TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (finding, family))")
+            self.db.execute(_BISECTIONS_DDL)
             self.db.execute("INSERT OR REPLACE INTO bisections (finding, family, result, at) VALUES (?, ?, ?, ?)",
                             (finding_id, result["family"], json.dumps(result, sort_keys=True), now()))
             self.db.execute("COMMIT")
@@ -603,7 +602,116 @@ class Store:
                 "message")
         return [dict(zip(keys, r)) for r in rows]
 
+    # ---- merging stores of campaigns run apart ----------------------------------------------
+    def merge_from(self, path: str | Path) -> dict[str, int]:
+        """Copy another store's campaigns, cases and outcomes into this one, in one transaction.
 
+        Campaigns match by fingerprint (same config: same cases). A case whose (campaign, index)
+        is already here is skipped with its outcomes, and findings count only the cases actually
+        added, so merging the same store twice changes nothing. Findings deduplicate by signature:
+        a known one gets the new cases added to its count (its first case, triage status and
+        reduction stay, gaps are filled from the other store); an unknown one is copied, with its
+        bisections. The other store is opened read-only, with every check of a read command.
+        """
+        src_store = Store(path, readonly=True)
+        stats = {"campaigns_added": 0, "campaigns_shared": 0, "cases_added": 0, "cases_duplicate": 0,
+                 "outcomes_added": 0, "findings_added": 0, "findings_updated": 0}
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._merge(src_store.db, stats)
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise _disk_error(self.path, e, f"merging {path}") from None
+            except BaseException:
+                self._rollback()
+                raise
+        finally:
+            src_store.close()
+        return stats
+
+    def _merge(self, src: sqlite3.Connection, stats: dict[str, int]) -> None:
+        cmap: dict[int, int] = {}
+        for cid, name, created, fp, config in src.execute(
+                "SELECT id, name, created, fingerprint, config FROM campaigns ORDER BY id").fetchall():
+            row = self.db.execute("SELECT id FROM campaigns WHERE fingerprint = ?", (fp,)).fetchone()
+            if row:
+                cmap[cid] = int(row[0])
+                stats["campaigns_shared"] += 1
+            else:
+                cur = self.db.execute("INSERT INTO campaigns(name, created, fingerprint, config) VALUES (?,?,?,?)",
+                                      (name, created, fp, config))
+                cmap[cid] = int(cur.lastrowid)
+                stats["campaigns_added"] += 1
+        have = {(c, i) for c, i in self.db.execute("SELECT campaign, idx FROM cases")}
+        dup: set[tuple[int, int]] = set()
+        for row in src.execute(
+                "SELECT campaign, idx, seed, case_id, features, validity, reason, case_json, gen_s, ref_s,"
+                " backend_s, judge_s, created FROM cases ORDER BY campaign, idx"):
+            key = (cmap[row[0]], row[1])
+            if key in have:
+                dup.add((row[0], row[1]))
+                continue
+            self.db.execute(
+                "INSERT INTO cases(campaign, idx, seed, case_id, features, validity, reason, case_json,"
+                " gen_s, ref_s, backend_s, judge_s, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key[0], *row[1:]))
+            stats["cases_added"] += 1
+        stats["cases_duplicate"] = len(dup)
+        batch = [(cmap[r[0]], *r[1:]) for r in src.execute(
+            "SELECT campaign, idx, backend, origin, kind, stage, signature, compile_s, launch_s, run_s, wall_s,"
+            " message FROM outcomes ORDER BY id") if (r[0], r[1]) not in dup]
+        if batch:
+            self.db.executemany(
+                "INSERT INTO outcomes(campaign, idx, backend, origin, kind, stage, signature, compile_s,"
+                " launch_s, run_s, wall_s, message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+        stats["outcomes_added"] = len(batch)
+        dup_hits: dict[str, int] = {}  # signature -> skipped (duplicate) cases that showed it
+        if dup:
+            for c, i, sig in src.execute("SELECT DISTINCT o.campaign, o.idx, o.signature FROM outcomes o"
+                                         " JOIN findings f ON f.signature = o.signature"):
+                if (c, i) in dup:
+                    dup_hits[sig] = dup_hits.get(sig, 0) + 1
+        fmap: dict[int, int] = {}  # src finding id -> new finding id (copied findings only)
+        for (fid, sig, backend, kind, stage, first_campaign, first_case, first_case_id, count, first_seen,
+             last_seen, status, message, case_json, outputs_json, reduced_json, reduce_summary) in src.execute(
+                "SELECT id, signature, backend, kind, stage, first_campaign, first_case, first_case_id, count,"
+                " first_seen, last_seen, status, message, case_json, outputs_json, reduced_json, reduce_summary"
+                " FROM findings ORDER BY id").fetchall():
+            added = max(0, count - dup_hits.get(sig, 0))
+            cur = self.db.execute(
+                "UPDATE findings SET count = count + ?, first_seen = MIN(first_seen, ?), last_seen = MAX(last_seen, ?),"
+                " status = CASE WHEN status = 'new' THEN ? ELSE status END,"
+                " case_json = COALESCE(case_json, ?), outputs_json = COALESCE(outputs_json, ?),"
+                " reduce_summary = CASE WHEN reduced_json IS NULL THEN ? ELSE reduce_summary END,"
+                " reduced_json = COALESCE(reduced_json, ?) WHERE signature = ?",
+                (added, first_seen, last_seen, status, case_json, outputs_json, reduce_summary, reduced_json, sig))
+            if cur.rowcount:
+                stats["findings_updated"] += 1 if added else 0
+                continue
+            cur = self.db.execute(
+                "INSERT INTO findings(signature, backend, kind, stage, first_campaign, first_case, first_case_id,"
+                " count, first_seen, last_seen, status, message, case_json, outputs_json, reduced_json,"
+                " reduce_summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sig, backend, kind, stage, cmap.get(first_campaign, first_campaign), first_case, first_case_id,
+                 added or count, first_seen, last_seen, status, message, case_json, outputs_json, reduced_json,
+                 reduce_summary))
+            fmap[fid] = int(cur.lastrowid)
+            stats["findings_added"] += 1
+        has_bisections = src.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='bisections'").fetchone()
+        if fmap and has_bisections:
+            rows = [(fmap[f], fam, res, at) for f, fam, res, at in
+                    src.execute("SELECT finding, family, result, at FROM bisections") if f in fmap]
+            if rows:
+                self.db.execute(_BISECTIONS_DDL)
+                self.db.executemany("INSERT OR IGNORE INTO bisections (finding, family, result, at)"
+                                    " VALUES (?, ?, ?, ?)", rows)
+
+
+_BISECTIONS_DDL = ("CREATE TABLE IF NOT EXISTS bisections (finding INTEGER NOT NULL, family TEXT NOT NULL,"
+                   " result TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (finding, family))")
 _FINDING_COLS = ("id, signature, backend, kind, stage, first_campaign, first_case, first_case_id, count,"
                  " first_seen, last_seen, status, message, case_json, outputs_json")
 
