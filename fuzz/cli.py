@@ -401,13 +401,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     names = parse_backends(args.backends)
     if args.system:
-        from fuzz.system_setup import ensure_debian_packages
+        from fuzz.system_setup import build_linalg_engine, ensure_debian_packages
 
         ensure_debian_packages()
+        build_linalg_engine()
     elif any(n.startswith("ascend") for n in names):
-        from backends.ascend.setup import ensure_toolchain
+        from backends.linalg_exec.build import engine_library
+        from backends.linalg_exec.toolchain import ensure_engine_sdk, ensure_toolchain
 
         ensure_toolchain(install=False)  # says exactly what to install when missing
+        ensure_engine_sdk(install=False)
+        engine_library()
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))

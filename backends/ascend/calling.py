@@ -9,36 +9,17 @@ per pointer argument, scalars in signature order, then gridX, gridY, gridZ, pidX
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from backends.ascend.legalize import signature_span, split_types
+from backends.linalg_exec.convention import Convention, Param
 from backends.runner_api import Unsupported
+
+__all__ = ["MLIR_ELEM", "MLIR_SCALAR", "Convention", "Param", "build", "kernel_signature"]
 
 # Triton scalar dtype (case wire name) -> MLIR type the adapter declares for it.
 MLIR_SCALAR = {"int1": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
                "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64"}
 MLIR_ELEM = {"int1": "i8", **{k: v for k, v in MLIR_SCALAR.items() if k != "int1"}}
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str  # "ptr" | "scalar"
-    dtype: str  # wire dtype
-    buffer: str | None = None
-    value: int | float | None = None
-
-
-@dataclass(frozen=True)
-class Convention:
-    kernel: str
-    n_leading: int  # memref<?xi8> descriptors before the pointer arguments
-    params: tuple[Param, ...]  # pointers and scalars actually passed, in order
-    arg_types: tuple[str, ...]  # MLIR types of every argument, for the record
-
-    def describe(self) -> str:
-        ps = ", ".join(f"{p.name}:{p.kind}:{p.dtype}" for p in self.params)
-        return f"{self.kernel}: {self.n_leading} leading i8 memref(s); {ps}; 6 x i32 grid/pid"
 
 
 def kernel_signature(text: str, kernel: str) -> list[tuple[str, str]]:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.ascend.calling import Convention
-from backends.ascend.guarded import GuardedBuffer, map_buffer
+from backends.linalg_exec.convention import Convention
+from backends.linalg_exec.guarded import GuardedBuffer, map_buffer
 from backends.runner_api import StageError, Unsupported
 
 CTYPE = {"int1": ctypes.c_bool, "int8": ctypes.c_int8, "int16": ctypes.c_int16,
@@ -37,6 +37,14 @@ WORKSPACE_BYTES = 1 << 16
 class MemRef1D(ctypes.Structure):
     _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
                 ("offset", ctypes.c_int64), ("size", ctypes.c_int64), ("stride", ctypes.c_int64)]
+
+
+@dataclass(frozen=True)
+class JitKernel:
+    """A kernel already linked into this process by the engine (inherited by the forked child)."""
+
+    address: int
+    runtime: str  # path of the runtime shared object, loaded RTLD_GLOBAL in this process
 
 
 @dataclass
@@ -69,18 +77,27 @@ def _scalar(dtype: str, value: object) -> ctypes._SimpleCData:
     return CTYPE[dtype](value)  # type: ignore[arg-type]
 
 
-def _child(so_path: str, conv: Convention, bufs: dict[str, GuardedBuffer], work: GuardedBuffer,
+def _resolve(kernel: str | JitKernel, name: str) -> tuple[ctypes.CDLL, object]:
+    """(runtime library, kernel entry) from a kernel .so (runtime linked in) or a JIT address."""
+    if isinstance(kernel, JitKernel):
+        lib = ctypes.CDLL(kernel.runtime, mode=ctypes.RTLD_GLOBAL)  # already loaded: a handle
+        return lib, ctypes.CFUNCTYPE(None)(kernel.address)
+    lib = ctypes.CDLL(kernel)
+    return lib, getattr(lib, f"_mlir_ciface_{name}")
+
+
+def _child(kernel: str | JitKernel, conv: Convention, bufs: dict[str, GuardedBuffer], work: GuardedBuffer,
            grid: tuple[int, int, int], poison: int, guard_allocs: bool, fault_w: int, msg_w: int) -> None:
     """Body of the forked child; never returns."""
     code = 0
     try:
         os.dup2(2, 1)  # the worker's stdout carries its protocol; keep kernel output off it
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        lib = ctypes.CDLL(so_path)
+        _die_with_parent()
+        lib, fn = _resolve(kernel, conv.kernel)
         lib.td_install_fault_handler.argtypes = [ctypes.c_int]
         lib.td_install_fault_handler(fault_w)
         lib.td_configure(poison, int(guard_allocs))
-        fn = getattr(lib, f"_mlir_ciface_{conv.kernel}")
         lead = [MemRef1D(work.data_addr, work.data_addr, 0, WORKSPACE_BYTES, 1) for _ in range(conv.n_leading)]
         args: list[object] = [ctypes.byref(d) for d in lead]
         descs = []
@@ -110,6 +127,14 @@ def _child(so_path: str, conv: Convention, bufs: dict[str, GuardedBuffer], work:
         os.write(msg_w, pickle.dumps(("error", traceback.format_exc()[-20000:]))[:60000])
         code = 4
     os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this child when its parent dies (a killed executor must not leave kernels running)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _read_all(fd: int) -> bytes:
@@ -150,10 +175,13 @@ def _describe_fault(rec: bytes, bufs: dict[str, GuardedBuffer], work: GuardedBuf
     return sig, f"{head}; {sig} (si_code {code}) at {addr:#x}, program id ({px}, {py}, {pz})"
 
 
-def run(so_path: str, conv: Convention, buffers: dict[str, dict], grid: tuple[int, int, int],
-        timeout: float = 20.0, guards: str = "after", poison: int = 0xFF,
+def run(kernel: str | JitKernel, conv: Convention, buffers: dict[str, dict],
+        grid: tuple[int, int, int], timeout: float = 20.0, guards: str = "after", poison: int = 0xFF,
         guard_allocs: bool = True) -> ExecResult:
-    """Execute in a forked child; return padded outputs or raise runtime-fault/-timeout."""
+    """Execute in a forked child; return padded outputs or raise runtime-fault/-timeout.
+
+    `kernel` is a kernel .so (tools pipeline) or a JitKernel (engine); the child is the same.
+    """
     for p in conv.params:
         if p.kind == "scalar":
             _scalar(p.dtype, p.value)  # raises Unsupported before forking
@@ -167,7 +195,7 @@ def run(so_path: str, conv: Convention, buffers: dict[str, dict], grid: tuple[in
         if pid == 0:
             os.close(fault_r)
             os.close(msg_r)
-            _child(so_path, conv, bufs, work, grid, poison, guard_allocs, fault_w, msg_w)
+            _child(kernel, conv, bufs, work, grid, poison, guard_allocs, fault_w, msg_w)
         os.close(fault_w)
         os.close(msg_w)
         os.set_blocking(msg_r, False)
