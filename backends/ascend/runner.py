@@ -70,6 +70,8 @@ def run_case(case: dict, options: dict) -> dict:
         e.artifacts = {**arts, **e.artifacts}
         raise
     arts["lowered"] = res.lowered
+    if res.key:
+        arts["lower_key"] = res.key
     if res.reused:
         arts["reused"] = f"lowering and execution of identical linalg ({res.key}) reused"
     vers.update({"mlir": "19", "adapter": frontend.adapter_path()})

@@ -17,8 +17,10 @@ second release whose adapter emitted the same linalg gets both from the disk cac
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class Outcome:
     saved_s: float = 0.0  # lowering + execution time the reuse saved
     lower_steps: dict[str, float] = field(default_factory=dict)
     key: str = ""
+    obj_sha: str = ""  # sha256 of the kernel object (engine)
 
 
 def default_mode() -> str:
@@ -74,6 +77,7 @@ class _Service:
         self.worker: Any = None
         self.scratch = Path(tempfile.mkdtemp(prefix="tritondiff-linalg-exec-"))
         self.log = self.scratch / "service.log"
+        atexit.register(self.close_in, os.getpid())
 
     def get(self) -> Any:
         from backends.worker import REPO_ROOT, WorkerProcess, WorkerStartError
@@ -104,6 +108,12 @@ class _Service:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+
+    def close_in(self, owner: int) -> None:
+        """At exit of the process that started the service (not of a forked child)."""
+        if os.getpid() == owner:
+            self.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 _service: _Service | None = None
@@ -141,7 +151,8 @@ def run_key(lkey: str, conv: Convention, buffers: dict[str, dict], grid: tuple[i
 def lower_and_run(text: str, conv: Convention, buffers: dict[str, dict], grid: tuple[int, int, int],
                   *, opt_level: int = 0, timeout: float = 20.0, guards: str = "after",
                   poison: int = 0xFF, guard_allocs: bool = True, lowering: str | None = None,
-                  reuse: bool = True, verify_each: bool = True, execute: bool = True) -> Outcome:
+                  reuse: bool = True, verify_each: bool = True, execute: bool = True,
+                  fresh: bool = False) -> Outcome:
     """Lower `text` (legalized linalg) and run it once per program id; raises Unsupported for our
     pipeline's limits and StageError(runtime-fault / runtime-timeout) for the kernel's faults."""
     mode = pick_mode(lowering)
@@ -149,7 +160,8 @@ def lower_and_run(text: str, conv: Convention, buffers: dict[str, dict], grid: t
         return _run_tools(text, conv, buffers, grid, opt_level, timeout, guards, poison, guard_allocs,
                           execute)
     lkey = lowering_key(text, opt_level, verify_each)
-    rkey = run_key(lkey, conv, buffers, grid, guards, poison, guard_allocs) if reuse and execute else ""
+    use_runs = reuse and execute and not fresh
+    rkey = run_key(lkey, conv, buffers, grid, guards, poison, guard_allocs) if use_runs else ""
     if rkey:
         hit = _reused(rkey, lkey)
         if hit is not None:
@@ -157,7 +169,8 @@ def lower_and_run(text: str, conv: Convention, buffers: dict[str, dict], grid: t
     req = {"text": text, "key": lkey, "pipeline": tools.pipeline_text(), "opt_level": int(opt_level),
            "verify_each": bool(verify_each), "conv": conv.to_wire(), "buffers": buffers,
            "grid": [int(g) for g in grid], "timeout": float(timeout), "guards": guards,
-           "poison": int(poison), "guard_allocs": bool(guard_allocs), "execute": bool(execute)}
+           "poison": int(poison), "guard_allocs": bool(guard_allocs), "execute": bool(execute),
+           "fresh": bool(fresh)}
     try:
         res = _ask(req, lkey, float(timeout))
     except StageError as e:
@@ -168,7 +181,8 @@ def lower_and_run(text: str, conv: Convention, buffers: dict[str, dict], grid: t
         raise
     out = Outcome(dict(res.get("outputs") or {}), str(res.get("lowered", "")), float(res["lower_s"]),
                   float(res["exec_s"]), "engine", str(res.get("lower_from", "")),
-                  lower_steps=dict(res.get("lower_steps") or {}), key=lkey)
+                  lower_steps=dict(res.get("lower_steps") or {}), key=lkey,
+                  obj_sha=str(res.get("obj_sha", "")))
     if rkey:
         cache.store_run(rkey, {"kind": "ok", "outputs": out.outputs, "lkey": lkey,
                                "lower_s": out.lower_s, "exec_s": out.exec_s})
@@ -181,13 +195,14 @@ def _reused(rkey: str, lkey: str) -> Outcome | None:
         return None
     low = cache.load_lowered(lkey)
     lowered = low[1] if low is not None and low[0] == "ok" else ""
+    sha = hashlib.sha256(low[2]).hexdigest() if low is not None and low[0] == "ok" else ""
     saved = float(e.get("lower_s", 0.0)) + float(e.get("exec_s", 0.0))
     if e["kind"] == "fault":
         err = StageError(str(e.get("stage", "runtime-fault")), str(e["exc_type"]), str(e["message"]),
                          artifacts={"lowered": lowered, "reused": f"execution of identical linalg {lkey}"})
         raise err
     return Outcome(dict(e["outputs"]), lowered, 0.0, 0.0, "engine", "disk", reused=True, saved_s=saved,
-                   key=lkey)
+                   key=lkey, obj_sha=sha)
 
 
 def _ask(req: dict, lkey: str, timeout: float) -> dict:

@@ -13,6 +13,7 @@ import os
 import pickle
 import platform
 import resource
+import select
 import signal
 import struct
 import time
@@ -202,20 +203,23 @@ def run(kernel: str | JitKernel, conv: Convention, buffers: dict[str, dict],
         os.set_blocking(fault_r, False)
         msg = b""
         deadline = time.monotonic() + timeout
-        delay = 0.0005
-        status = None
-        while True:
-            msg += _read_all(msg_r)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
+        while True:  # until the child closes its end of the pipe: it has exited (or died)
+            left = deadline - time.monotonic()
+            if left <= 0:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise StageError("runtime-timeout", "Timeout",
                                  f"kernel did not finish within {timeout:.1f}s (grid {list(grid)})")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            if not select.select([msg_r], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(msg_r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            msg += chunk
+        _, status = os.waitpid(pid, 0)
         exec_s = time.perf_counter() - t0
         msg += _read_all(msg_r)
         fault = _read_all(fault_r)

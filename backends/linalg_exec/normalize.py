@@ -24,6 +24,8 @@ IGNORED_ATTRS = {
     "mix_mode": r'"[a-z_]*"',
     "global_kernel": r'"[a-z_]*"',
     "hivm.unlikely_condition": r"",
+    "reduce_mode": r'"[a-z_]*"',  # on linalg.reduce: its body, not this, is what we lower
+    "tie_break_left": r'"(?:true|false)"',
 }
 
 _ATTR_RE = re.compile(

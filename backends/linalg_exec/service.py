@@ -17,6 +17,7 @@ Result: ok_result(...) with `lowered`, `lower_s`, `exec_s`, `lower_from` ("lower
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -28,7 +29,7 @@ from backends.runner_api import StageError, Unsupported, ok_result, report_stage
 MAX_LINKED = 512  # kernels kept linked in this process (LRU)
 
 _engine = None
-_linked: OrderedDict[str, tuple[int, int, str]] = OrderedDict()  # key -> (address, dylib, lowered)
+_linked: OrderedDict[str, tuple[int, int, str, str]] = OrderedDict()  # key -> (addr, dylib, lowered, sha)
 
 
 def prepare(options: dict) -> dict:
@@ -40,19 +41,24 @@ def prepare(options: dict) -> dict:
     return {"versions": {"engine": "mlir-19-inprocess"}, "pid": os.getpid()}
 
 
-def _link(req: dict) -> tuple[int, str, str, float, dict]:
-    """(address, lowered text, where it came from, seconds, step times) for the request's kernel."""
+def _link(req: dict) -> tuple[int, str, str, float, dict, str]:
+    """(address, lowered text, where it came from, seconds, step times, object sha256).
+
+    `fresh` lowers even when a cache holds the key (to check that reuse is sound) and keeps
+    nothing.
+    """
     from backends.linalg_exec.engine import LowerError
 
     assert _engine is not None
     key = str(req["key"])
+    fresh = bool(req.get("fresh"))
     t0 = time.perf_counter()
-    hit = _linked.get(key)
+    hit = None if fresh else _linked.get(key)
     if hit is not None:
         _linked.move_to_end(key)
-        return hit[0], hit[2], "memory", time.perf_counter() - t0, {}
+        return hit[0], hit[2], "memory", time.perf_counter() - t0, {}, hit[3]
     symbol = f"_mlir_ciface_{req['conv']['kernel']}"
-    stored = cache.load_lowered(key)
+    stored = None if fresh else cache.load_lowered(key)
     steps: dict = {}
     if stored is not None and stored[0] == "error":
         raise Unsupported(stored[1])
@@ -64,26 +70,31 @@ def _link(req: dict) -> tuple[int, str, str, float, dict]:
                                 bool(req.get("verify_each", True)))
         except LowerError as e:
             msg = f"our lowering failed at {e}"
-            cache.store_lowering_error(key, msg)
+            if not fresh:
+                cache.store_lowering_error(key, msg)
             raise Unsupported(msg) from None
         lowered, obj, source, steps = low.lowered, low.obj, "lowered", low.times
-        cache.store_lowered(key, lowered, obj)
+        if not fresh:
+            cache.store_lowered(key, lowered, obj)
+    sha = hashlib.sha256(obj).hexdigest()
     try:
         addr, dylib = _engine.load(obj, symbol)
     except LowerError as e:
         raise Unsupported(f"our lowering failed at {e}") from None
-    _linked[key] = (addr, dylib, lowered)
+    if fresh:
+        return addr, lowered, source, time.perf_counter() - t0, steps, sha
+    _linked[key] = (addr, dylib, lowered, sha)
     while len(_linked) > MAX_LINKED:
-        _, (_, old, _) = _linked.popitem(last=False)
+        _, (_, old, _, _) = _linked.popitem(last=False)
         _engine.unload(old)
-    return addr, lowered, source, time.perf_counter() - t0, steps
+    return addr, lowered, source, time.perf_counter() - t0, steps, sha
 
 
 def run_case(req: dict, options: dict) -> dict:
     """Lower (or reuse) and execute one kernel; see the module docstring."""
-    addr, lowered, source, lower_s, steps = _link(req)
+    addr, lowered, source, lower_s, steps, sha = _link(req)
     extra = {"lowered": lowered, "lower_s": lower_s, "exec_s": 0.0, "lower_from": source,
-             "lower_steps": steps}
+             "lower_steps": steps, "obj_sha": sha}
     if not req.get("execute", True):
         return {**ok_result({}, executed=False, compile_s=0.0, run_s=lower_s), **extra}
     report_stage("execute")
