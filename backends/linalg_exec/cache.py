@@ -27,9 +27,13 @@ LIMITS = {"lowered": 4000, "runs": 2000}  # entries kept per kind; the oldest go
 _writes = {"lowered": 0, "runs": 0}
 
 
+def root() -> Path:
+    """`$TRITONDIFF_EXEC_CACHE` (benchmarks and tests point it at a fresh directory), else the cache."""
+    return Path(os.environ.get("TRITONDIFF_EXEC_CACHE") or CACHE)
+
+
 def _dir(kind: str) -> Path:
-    """`$TRITONDIFF_EXEC_CACHE/<kind>` (benchmarks point it at a fresh directory), else the cache."""
-    return Path(os.environ.get("TRITONDIFF_EXEC_CACHE") or CACHE) / kind
+    return root() / kind
 
 
 def _read(kind: str, key: str) -> dict[str, Any] | None:
@@ -89,6 +93,10 @@ def load_lowered(key: str) -> tuple[str, str, bytes] | None:
     if isinstance(e.get("lowered"), str) and isinstance(e.get("obj"), bytes):
         return "ok", e["lowered"], e["obj"]
     return None
+
+
+def has_lowered(key: str) -> bool:
+    return (_dir("lowered") / key).exists()
 
 
 def store_lowered(key: str, lowered: str, obj: bytes) -> None:

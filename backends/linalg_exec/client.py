@@ -170,7 +170,7 @@ def lower_and_run(text: str, conv: Convention, buffers: dict[str, dict], grid: t
            "verify_each": bool(verify_each), "conv": conv.to_wire(), "buffers": buffers,
            "grid": [int(g) for g in grid], "timeout": float(timeout), "guards": guards,
            "poison": int(poison), "guard_allocs": bool(guard_allocs), "execute": bool(execute),
-           "fresh": bool(fresh)}
+           "fresh": bool(fresh), "cache_dir": str(cache.root())}
     try:
         res = _ask(req, lkey, float(timeout))
     except StageError as e:

@@ -77,7 +77,12 @@ def _rename(text: str) -> str:
             names[key] = f"{m.group(1)}{'v' if m.group(1) == '%' else 'b'}{len(names)}"
         return names[key] + (m.group(3) or "")
 
-    return "".join(_NAME_RE.sub(sub, p) if code else p for p, code in pieces)
+    def code(p: str) -> str:
+        p = re.sub(r"[ \t]+", " ", p)  # layout is not meaning (outside string literals)
+        p = re.sub(r" (?=[,)\]>])|(?<=[(\[<]) ", "", p)
+        return _NAME_RE.sub(sub, p)
+
+    return "".join(code(p) if is_code else p for p, is_code in pieces)
 
 
 def normalize(text: str) -> str:
