@@ -13,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from backends.ascend import calling, legalize
-from backends.ascend.calling import Param
 from backends.ascend.cli import buffer, constexpr, env_python, make_case, ptr, run_in_env, scalar
-from backends.linalg_exec import execute
+from backends.linalg_exec import calling, execute, legalize
 from backends.linalg_exec import tools as lower
+from backends.linalg_exec.convention import Param
 from backends.linalg_exec.toolchain import find_toolchain
 from backends.runner_api import GUARD_ELEMS, StageError
 

@@ -9,9 +9,8 @@ import signal
 import numpy as np
 import pytest
 
-from backends.ascend import calling, legalize
 from backends.ascend.cli import buffer
-from backends.linalg_exec import build, cache, client, normalize
+from backends.linalg_exec import build, cache, calling, client, legalize, normalize
 from backends.linalg_exec.convention import Param
 from backends.runner_api import GUARD_ELEMS, StageError, Unsupported
 from tests.test_ascend_legalize import TWO_SITES
@@ -180,3 +179,39 @@ def test_cache_prune_keeps_the_newest(fresh_cache) -> None:
         os.utime(fresh_cache / "lowered" / f"k{i:02d}", (1_000_000 + i, 1_000_000 + i))
     assert cache.prune("lowered", limit=4) == 8
     assert sorted(p.name for p in (fresh_cache / "lowered").iterdir()) == ["k08", "k09"]
+
+
+# triton-shared style (what spine-triton-opt and triton-shared-opt emit): unranked pointers, no
+# leading workspace arguments, grid and program id last.
+UNRANKED = """module {
+  func.func @k(%arg0: memref<*xf32> {tt.divisibility = 16 : i32}, %arg1: memref<*xf32>, %arg2: f32,
+               %arg3: i32, %arg4: i32, %arg5: i32, %arg6: i32, %arg7: i32, %arg8: i32) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %pid = arith.index_cast %arg6 : i32 to index
+    %base = arith.muli %pid, %c4 : index
+    %in = memref.reinterpret_cast %arg0 to offset: [%base], sizes: [4], strides: [1]
+        : memref<*xf32> to memref<4xf32, strided<[1], offset: ?>>
+    %out = memref.reinterpret_cast %arg1 to offset: [%base], sizes: [4], strides: [1]
+        : memref<*xf32> to memref<4xf32, strided<[1], offset: ?>>
+    scf.for %i = %c0 to %c4 step %c1 {
+      %x = memref.load %in[%i] : memref<4xf32, strided<[1], offset: ?>>
+      %y = arith.addf %x, %arg2 : f32
+      memref.store %y, %out[%i] : memref<4xf32, strided<[1], offset: ?>>
+    }
+    return
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("mode", ["tools", "engine"])
+def test_unranked_pointer_convention_of_triton_shared_tools(fresh_cache, mode: str) -> None:
+    leg = legalize.legalize(UNRANKED)
+    conv = calling.build(leg.text, leg.kernel, [Param("x", "ptr", "fp32", "x"), Param("o", "ptr", "fp32", "o"),
+                                                Param("s", "scalar", "fp32", value=0.5)])
+    assert conv.n_leading == 0 and conv.unranked == ("x", "o") and "x:ptr:fp32:unranked" in conv.describe()
+    bufs = {"x": buffer("fp32", np.arange(8)), "o": buffer("fp32", np.zeros(8), "out")}
+    out = client.lower_and_run(leg.text, conv, bufs, (2, 1, 1), lowering=mode, reuse=False)
+    np.testing.assert_array_equal(_data(out.outputs, "o", 8), np.arange(8) + 0.5)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.ascend.calling import Param
+from backends.linalg_exec.convention import Param
 from backends.linalg_exec.tools import cleanup_dir
 from backends.runner_api import StageError, Unsupported, report_stage
 

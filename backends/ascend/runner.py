@@ -16,8 +16,8 @@ Bugs of Huawei's NPU compiler (bishengir/CANN) are not exercised here.
 
 from __future__ import annotations
 
-from backends.ascend import calling, frontend, legalize, profile
-from backends.linalg_exec import client
+from backends.ascend import frontend, profile
+from backends.linalg_exec import calling, client, legalize
 from backends.runner_api import StageError, Unsupported, ok_result, report_stage
 
 DEFAULTS = {"arch": "Ascend910B3", "timeout": 20.0, "guards": True, "opt_level": 0,

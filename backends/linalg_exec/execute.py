@@ -40,6 +40,10 @@ class MemRef1D(ctypes.Structure):
                 ("offset", ctypes.c_int64), ("size", ctypes.c_int64), ("stride", ctypes.c_int64)]
 
 
+class UnrankedMemRef(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int64), ("descriptor", ctypes.c_void_p)]
+
+
 @dataclass(frozen=True)
 class JitKernel:
     """A kernel already linked into this process by the engine (inherited by the forked child)."""
@@ -107,7 +111,12 @@ def _child(kernel: str | JitKernel, conv: Convention, bufs: dict[str, GuardedBuf
                 b = bufs[p.buffer]  # type: ignore[index]
                 d = MemRef1D(b.data_addr, b.data_addr, 0, b.size, 1)
                 descs.append(d)
-                args.append(ctypes.byref(d))
+                if p.name in conv.unranked:
+                    u = UnrankedMemRef(1, ctypes.addressof(d))
+                    descs.append(u)
+                    args.append(ctypes.byref(u))
+                else:
+                    args.append(ctypes.byref(d))
             else:
                 args.append(_scalar(p.dtype, p.value))
         begin = lib.td_program_begin

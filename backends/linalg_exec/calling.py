@@ -1,17 +1,19 @@
-"""The C calling convention of `_mlir_ciface_<kernel>`, read from the adapter's signature.
+"""The C calling convention of `_mlir_ciface_<kernel>`, read from the linalg's kernel signature.
 
-Why read it rather than hard-code it: releases differ in how many leading `memref<?xi8>`
-descriptors they add (3.2.0/rc4: sync-block lock + workspace; rc2: workspace only), and triton's
-specialisation drops integer arguments equal to 1. The order is: leading i8 memrefs, one memref
-per pointer argument, scalars in signature order, then gridX, gridY, gridZ, pidX, pidY, pidZ (i32).
+Why read it rather than hard-code it: triton-ascend releases differ in how many leading
+`memref<?xi8>` descriptors they add (3.2.0/rc4: sync-block lock + workspace; rc2: workspace only),
+triton-shared-derived tools (spine-triton's among them) pass pointers as unranked `memref<*xT>`,
+and triton's specialisation drops integer arguments equal to 1. The order is: leading i8 memrefs,
+one memref per pointer argument, scalars in signature order, then gridX, gridY, gridZ, pidX,
+pidY, pidZ (i32).
 """
 
 from __future__ import annotations
 
 import re
 
-from backends.ascend.legalize import signature_span, split_types
 from backends.linalg_exec.convention import Convention, Param
+from backends.linalg_exec.legalize import signature_span, split_types
 from backends.runner_api import Unsupported
 
 __all__ = ["MLIR_ELEM", "MLIR_SCALAR", "Convention", "Param", "build", "kernel_signature"]
@@ -54,11 +56,15 @@ def build(text: str, kernel: str, params: list[Param]) -> Convention:
     for t in types[:n_lead]:
         if t != "memref<?xi8>":
             raise Unsupported(f"unexpected leading argument type {t}")
+    unranked = []
     for p, t in zip(params, types[n_lead:n_lead + len(params)]):
         want = f"memref<?x{MLIR_ELEM[p.dtype]}>" if p.kind == "ptr" else MLIR_SCALAR[p.dtype]
+        if p.kind == "ptr" and t == f"memref<*x{MLIR_ELEM[p.dtype]}>":  # triton-shared style
+            unranked.append(p.name)
+            continue
         if t != want:
             raise Unsupported(f"argument {p.name}: kernel declares {t}, case implies {want}")
     for t in types[-6:]:
         if t != "i32":
             raise Unsupported(f"grid/program-id argument of type {t}")
-    return Convention(kernel, n_lead, tuple(params), tuple(types))
+    return Convention(kernel, n_lead, tuple(params), tuple(types), tuple(unranked))
