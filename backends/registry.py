@@ -120,8 +120,19 @@ def external_env_hint(flavor: str) -> str:
             f"`--env-python {flavor}=/path/to/python` (see docs/smt.md)")
 
 
+def _external_python(name: str, canonical: str, family: str) -> str | None:
+    """$TRITONDIFF_ENV_PYTHON (`smt=/opt/smt/bin/python,cuda=/usr/bin/python3`): the Python for a
+    backend named as typed, by its canonical name, or by its family."""
+    for item in os.environ.get("TRITONDIFF_ENV_PYTHON", "").split(","):
+        key, _, py = item.partition("=")
+        if py.strip() and key.strip() in (name.strip(), canonical, family):
+            return py.strip()
+    return None
+
+
 def resolve(name: str, env_python: str | None = None) -> BackendConfig:
-    """Parse a backend name into its config; `env_python` makes the env external."""
+    """Parse a backend name into its config; `env_python` (or $TRITONDIFF_ENV_PYTHON) makes the
+    env external."""
     m = re.fullmatch(r"\s*([A-Za-z0-9_\-]+)(?:@([^:\s]+))?(?::([A-Za-z0-9_]+))?\s*", name)
     if not m:
         raise UnknownBackend(f"cannot parse backend name {name!r}: expected family[@version][:arch], "
@@ -133,6 +144,7 @@ def resolve(name: str, env_python: str | None = None) -> BackendConfig:
         cfg = _cpufork_config(family, version, arch)
     else:
         cfg = _plain_config(family, version, arch)
+    env_python = env_python or _external_python(name, cfg.name, family)
     if env_python:
         cfg = BackendConfig(cfg.name, cfg.family, cfg.version, cfg.options,
                             EnvSpec(f"external:{env_python}", external_python=env_python),
