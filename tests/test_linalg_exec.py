@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,13 @@ def test_unranked_pointer_convention_of_triton_shared_tools(fresh_cache, mode: s
     bufs = {"x": buffer("fp32", np.arange(8)), "o": buffer("fp32", np.zeros(8), "out")}
     out = client.lower_and_run(leg.text, conv, bufs, (2, 1, 1), lowering=mode, reuse=False)
     np.testing.assert_array_equal(_data(out.outputs, "o", 8), np.arange(8) + 0.5)
+
+
+def test_a_failed_build_is_remembered_and_cleared_by_a_good_one(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(build, "CACHE", tmp_path)
+    with pytest.raises(build.BuildError, match="building probe failed"):
+        build._cached_build("probe", [b"x"], lambda o: ["/bin/sh", "-c", "echo no >&2; exit 3"], 10)
+    failed = build._path("probe", [b"x"]).with_suffix(".failed")
+    assert "no" in failed.read_text()
+    out = build._cached_build("probe", [b"x"], lambda o: ["/bin/sh", "-c", f"echo ok > {o}"], 10)
+    assert Path(out).read_text() == "ok\n" and not failed.exists()

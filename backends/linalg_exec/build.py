@@ -51,8 +51,11 @@ def _cached_build(name: str, key_parts: list[bytes], cmd_for: Callable[[str], li
             raise BuildError(f"building {name} timed out after {timeout:.0f}s") from e
         if r.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise BuildError(f"building {name} failed (exit {r.returncode}): {r.stderr.strip()[-4000:]}")
+            msg = f"building {name} failed (exit {r.returncode}): {r.stderr.strip()[-4000:]}"
+            out.with_suffix(".failed").write_text(msg)  # background builds do not retry it
+            raise BuildError(msg)
         os.replace(tmp, out)
+        out.with_suffix(".failed").unlink(missing_ok=True)
     return str(out)
 
 
@@ -88,8 +91,9 @@ _background: subprocess.Popen | None = None
 def start_background_build() -> bool:
     """Build the engine in a detached process (once per process); False when it cannot be built."""
     global _background
-    if engine_sdk() is None:
-        return False
+    sdk = engine_sdk()
+    if sdk is None or _path("engine", _engine_key(*sdk)).with_suffix(".failed").exists():
+        return False  # `python -m backends.linalg_exec.build` shows why; that run retries
     if _background is None:
         repo = str(HERE.parents[1])
         env = dict(os.environ, PYTHONPATH=repo)
