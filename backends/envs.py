@@ -51,12 +51,17 @@ class EnvSpec:
     # Managed envs whose site-packages this one also sees (a .pth file), e.g. one torch shared
     # by every triton release: pip then finds those pins satisfied and installs only the rest.
     shared: tuple[EnvSpec, ...] = field(default=())
+    # Set for backends that only run in an env the user points at (no registry here has them):
+    # what to install and which flag to pass, said when no external python was given.
+    external_only: str = ""
 
     @property
     def managed(self) -> bool:
         return self.external_python is None
 
     def describe(self) -> str:
+        if self.managed and self.external_only:
+            return f"external env required: {self.external_only}"
         if self.managed:
             return f"managed env {self.name!r} ({' '.join(self.requirements)})"
         return f"external python {self.external_python}"
@@ -74,13 +79,15 @@ def envs_home() -> Path:
 
 def env_dir(spec: EnvSpec) -> Path | None:
     """The venv directory of a managed env; None for an external one."""
-    return envs_home() / spec.name if spec.managed else None
+    return envs_home() / spec.name if spec.managed and not spec.external_only else None
 
 
 def python_path(spec: EnvSpec) -> Path:
     """The interpreter a worker for this env is started with (it may not exist yet)."""
     if spec.external_python is not None:
         return Path(spec.external_python)
+    if spec.external_only:
+        raise EnvError(spec.external_only)
     d = env_dir(spec)
     assert d is not None
     return d / "bin" / "python"
@@ -99,6 +106,8 @@ def _marker_ok(spec: EnvSpec) -> bool:
 
 def is_installed(spec: EnvSpec) -> bool:
     """True when the env can start a worker now, without building anything."""
+    if spec.external_only and spec.managed:
+        return False
     if not spec.managed:
         p = python_path(spec)
         return p.is_file() and os.access(p, os.X_OK)
@@ -107,6 +116,8 @@ def is_installed(spec: EnvSpec) -> bool:
 
 def ensure_env(spec: EnvSpec, log: Callable[[str], None] | None = None) -> Path:
     """Return the env's python, building the managed venv first if needed."""
+    if spec.external_only and spec.managed:
+        raise EnvError(spec.external_only)
     py = python_path(spec)
     if not spec.managed:
         if not py.exists():

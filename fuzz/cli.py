@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
+    ext_help = "run BACKEND in an existing Python (an external env: a GPU box's python3, an SMT env)"
     r = sub.add_parser("replay", help="re-run corpus cases and report verdict changes",
                        description="Exit 1 on a new failure or a malformed corpus file.")
     r.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or directories")
@@ -161,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-reference", action="store_true", help="with --generate: skip the reference")
     st.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
     rd = sub.add_parser("reduce", help="reduce a finding to a minimal kernel with the same signature")
+    rd.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
     rd.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     rd.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
     rd.add_argument("--budget", type=_positive_float, default=120.0, help="seconds (default 120)")
@@ -190,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--also", help="FINDING: more backends (e.g. other releases) to run the kernel on")
     rp.add_argument("--timeout", type=_positive_float, help="seconds per backend run (default: the campaign's)")
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rp.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
 
     gn = sub.add_parser("generate", help="write generated kernels as standalone programs (kernel, launch, "
                                          "inputs, expected outputs)")
@@ -670,13 +674,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     names = parse_backends(args.backends)
     if args.system:
-        from fuzz.system_setup import ensure_debian_packages
+        from fuzz.system_setup import build_linalg_engine, ensure_debian_packages
 
         ensure_debian_packages()
+        build_linalg_engine()
     elif any(n.startswith("ascend") for n in names):
-        from backends.ascend.setup import ensure_toolchain
+        from backends.linalg_exec.build import engine_library
+        from backends.linalg_exec.toolchain import ensure_engine_sdk, ensure_toolchain
 
         ensure_toolchain(install=False)  # says exactly what to install when missing
+        ensure_engine_sdk(install=False)
+        engine_library()
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
@@ -733,6 +741,15 @@ COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
 
 
+def _export_env_pythons(items: list[str]) -> None:
+    """`--env-python` for commands that re-open stored backends (replay, reduce, report): the
+    registry reads $TRITONDIFF_ENV_PYTHON, so every backend they open by name finds its env."""
+    good = [i for i in items if "=" in i and i.split("=", 1)[0] and i.split("=", 1)[1]]
+    if good:
+        old = os.environ.get("TRITONDIFF_ENV_PYTHON", "")
+        os.environ["TRITONDIFF_ENV_PYTHON"] = ",".join([*good, *([old] if old else [])])
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     from fuzz.corpus import CorpusError
     from fuzz.store import StoreError
@@ -744,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"tritondiff {args.command}"
+    _export_env_pythons(getattr(args, "env_python", None) or [])
     try:
         return COMMANDS[args.command](args)
     except _known_errors() as e:

@@ -393,6 +393,11 @@ def backend_label(rep: FindingReport) -> str:
     c, v = rep.config, (rep.result.versions if rep.result else {})
     if c.family == "ascend":
         return f"ascend {v.get('triton-ascend', c.version)}"
+    if c.family == "cpufork":
+        fork = c.options.get("flavor", c.name)
+        rel = next((v[k] for k in (fork, "spine-triton", "spine_triton", "triton-shared", "triton-cpu") if k in v),
+                   v.get("triton", c.version))
+        return f"{fork} {rel} ({v.get('mode', 'cpu')})".replace("  ", " ")
     if c.family == "fault":
         return f"{family_of(c.name)} double, triton {c.version} interpreter"
     if c.family == "interpreter":
@@ -648,6 +653,8 @@ def repro_instructions(rep: FindingReport) -> str:
         "hip": f"runs on an AMD GPU when torch sees one, else compiles for `{c.options.get('arch')}`",
         "ascend": "compiles through triton-ascend's frontend and `triton-adapter-opt` exactly as a launch does"
                   + ("; then, when `torch_npu` is present, it launches on the NPU" if divergent else ""),
+        "cpufork": f"launches the kernel on CPU torch tensors through {c.options.get('flavor', 'the fork')}'s "
+                   "own compiler and launcher (run it with the fork's Python, the one given to --env-python)",
     }.get(c.family, "")
     tail = ""
     if divergent and c.family == "ascend":
@@ -668,6 +675,7 @@ def backend_block(rep: FindingReport) -> dict[str, Any]:
     c = rep.config
     opts = {k: v for k, v in c.options.items()}
     return {"name": c.name, "family": c.family, "version": c.version, "arch": opts.get("arch", ""),
+            "flavor": opts.get("flavor", ""),
             "capability": opts.get("capability"), "warp_size": opts.get("warp_size"),
             "fault": opts.get("fault", ""), "compile_options": dict(opts.get("compile_options") or {}),
             "adapter_options": dict(opts.get("adapter_options") or {}),

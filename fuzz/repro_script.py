@@ -8,7 +8,8 @@ backend's own environment.
 
 Exit status of a reproducer: 0 the bug did not reproduce, 1 it reproduced (a divergence, an error
 or a crash; a compiler that kills the process exits with its signal, which is non-zero too), 3
-this machine cannot check it (e.g. a GPU miscompile and no GPU, an Ascend miscompile and no NPU).
+this machine cannot check it (e.g. a GPU miscompile and no GPU, an Ascend miscompile and no NPU, a
+CPU fork's finding outside that fork's env).
 """
 
 from __future__ import annotations
@@ -465,6 +466,41 @@ def run_ascend(keep: str | None, print_ir: bool) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# CPU-device forks (spine-triton's SMT, triton-shared, triton-cpu): the fork's own launch
+
+
+def run_cpufork(keep: str | None, print_ir: bool) -> int:
+    """`kernel[grid](...)` on CPU torch tensors through the fork's own compiler and launcher."""
+    be = DATA["backend"]
+    flavor = be.get("flavor", "")
+    if flavor == "triton-cpu":
+        os.environ.setdefault("TRITON_CPU_BACKEND", "1")  # must precede `import triton`
+    import triton
+
+    if flavor == "triton-shared":
+        try:
+            from triton.backends.triton_shared.driver import CPUDriver
+
+            triton.runtime.driver.set_active(CPUDriver())
+        except ImportError:
+            print("triton-shared's CPUDriver is not importable: is this the triton-shared env?")
+            return EXIT_CANNOT_CHECK
+    mode = be.get("versions", {}).get("mode", "")
+    if mode == "linalg":
+        print("tritondiff saw this through the fork's TTIR -> linalg step ("
+              + (be["versions"].get("linalg_tool") or "its own linalg stage")
+              + ") executed by tritondiff's MLIR 19 lowering; here the kernel is launched natively.")
+    fn = write_kernel(DATA["source"], "kernel", keep)
+    try:
+        if triton.runtime.driver.active.get_current_target().backend in ("cuda", "hip", "npu", "xpu"):
+            raise RuntimeError("the active driver is not a CPU one")
+    except Exception as e:  # noqa: BLE001 - no CPU driver: nothing to launch on
+        print(f"cannot launch natively here ({e}); the IR under ir/ shows what the fork produced")
+        return EXIT_CANNOT_CHECK
+    return judge_run(lambda: launch(fn, "cpu"))
+
+
+# ------------------------------------------------------------------------------------------
 # fault-injection doubles: the same defect tritondiff's backend injects into the interpreter
 
 
@@ -755,5 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_gpu_family(args.keep, args.print_ir)
     if fam == "ascend":
         return run_ascend(args.keep, args.print_ir)
+    if fam == "cpufork":
+        return run_cpufork(args.keep, args.print_ir)
     print(f"unknown backend family {fam!r}")
     return EXIT_CANNOT_CHECK

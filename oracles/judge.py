@@ -69,7 +69,7 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
                        {"signal": result.signal, "exit_code": result.exit_code})
     if st == "error":
         stage = result.stage or "compile"
-        if stage == "adapter-crash":
+        if stage == "adapter-crash" or stage.endswith("-crash"):  # a compiler tool died of a signal
             kind = "crash"
         elif stage in ("run", "launch") and RUNTIME_FAULT.search(text):
             kind = "crash"  # compiled fine, then faulted on the device: not a diagnostic

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.ascend.calling import Param
-from backends.ascend.lower import cleanup_dir
+from backends.linalg_exec.convention import Param
+from backends.linalg_exec.tools import cleanup_dir
 from backends.runner_api import StageError, Unsupported, report_stage
 
 TRITON_SIG = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "int8": "i8",
