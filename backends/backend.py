@@ -40,7 +40,8 @@ def open_backend(name: str, **opts: Any) -> Backend:
     Options: env_python (use an external Python instead of a managed env), memory_limit_gb
     (resident memory of the worker's process group, watched by the orchestrator; also its RLIMIT_AS
     where no GPU runtime is loaded; None for no limit), address_space_limit (False: the RSS watch
-    alone), log_dir
+    alone), confirm_deaths (False: report a worker death at once, without the confirming retry;
+    the reducer, whose finding was confirmed when found, runs many crashing candidates), log_dir
     (keep worker logs there), startup_timeout, stderr_tail_bytes, runner_options (merged into
     the runner's options, e.g. {"specialize": False, "compile_options": {"num_stages": 2}},
     or {"execute": "never"} to keep a cuda/hip backend compile-only on a GPU machine).
@@ -56,11 +57,12 @@ class Backend:
     def __init__(self, config: BackendConfig, *, memory_limit_gb: float | None = DEFAULT_MEMORY_LIMIT_GB,
                  log_dir: str | os.PathLike[str] | None = None, startup_timeout: float = 300.0,
                  stderr_tail_bytes: int = 4096, runner_options: dict[str, Any] | None = None,
-                 address_space_limit: bool = True) -> None:
+                 address_space_limit: bool = True, confirm_deaths: bool = True) -> None:
         self.config = config
         self.name = config.name
         self.memory_limit = int(memory_limit_gb * (1 << 30)) if memory_limit_gb else None
         self.address_space_limit = address_space_limit
+        self.confirm_deaths = confirm_deaths
         self.startup_timeout = startup_timeout
         self.stderr_tail_bytes = stderr_tail_bytes
         self.runner_options = {**config.options, **(runner_options or {})}
@@ -118,7 +120,7 @@ class Backend:
                 raise RuntimeError(f"backend {self.name} is closed")
             wire = case.to_wire()
             reply, wall, tail = self._attempt(wire, options, timeout)
-            if reply.kind == "died":
+            if reply.kind == "died" and self.confirm_deaths:
                 # A death is a finding only when it reproduces: an outside kill -9 or the OOM
                 # killer ends one attempt, not the kernel. Retry once on a fresh worker.
                 first = reply

@@ -10,6 +10,9 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
+    import generators.case  # noqa: F401  (imported lazily by the loader: instrument them too)
+    import generators.render  # noqa: F401
+    import generators.validate  # noqa: F401
     from fuzz.corpus import CorpusError, parse_document
     from tests.fuzz_harnesses.common import assert_inert, seed_doc
 
