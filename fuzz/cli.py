@@ -162,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-reference", action="store_true", help="with --generate: skip the reference")
     st.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
     rd = sub.add_parser("reduce", help="reduce a finding to a minimal kernel with the same signature")
     rd.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
     rd.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
