@@ -59,13 +59,14 @@ class CampaignConfig:
     variants: int = 1  # metamorphic variants per case (0: none)
     reference: bool = True  # False: judge by the cross-backend and metamorphic oracles alone
     relation_weights: dict[str, float] | None = None
+    regressions: bool = False  # keep only findings another release of the family escapes
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: the local pool
     place: dict[str, str] = field(default_factory=dict)  # backend -> Dask resource name or "any"
 
     def pipeline_opts(self) -> dict[str, Any]:
         """How every pipeline of this campaign judges (the same on every engine)."""
         return {"variants": self.variants, "reference": self.reference,
-                "relation_weights": dict(self.relation_weights or {})}
+                "relation_weights": dict(self.relation_weights or {}), "regressions": self.regressions}
 
     def resolve_names(self, canonical: list[str]) -> None:
         """Adopt canonical backend names, then derive the campaign name and default store path."""
@@ -286,7 +287,8 @@ class Campaign:
             config = {"backends": cfg.backends, "seed": cfg.seed, "weights": cfg.weights,
                       "generator_version": generators.GENERATOR_VERSION, "timeout": cfg.timeout,
                       "seed_stride": SEED_STRIDE, "variants": cfg.variants, "reference": cfg.reference,
-                      "relation_weights": cfg.relation_weights}
+                      "relation_weights": cfg.relation_weights,
+                      **({"regressions": True} if cfg.regressions else {})}
             campaign, resumed = store.open_campaign(cfg.name, config)
             committed = store.committed_indices(campaign)
             if first is not None:

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metamorphic variants per case, judged against the base form (default 1; 0: none)")
     f.add_argument("--no-reference", action="store_true",
                    help="do not judge by the numpy reference: only the cross-backend and metamorphic oracles")
+    f.add_argument("--regressions", action="store_true",
+                   help="report only what one release of a family gets wrong and another right "
+                        "(e.g. --backends cuda@3.8.0,cuda@3.9.0)")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
     f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
@@ -341,6 +344,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                          "runs N cases at once")
     if args.place and not args.scheduler:
         raise UsageError("--place only applies with --scheduler")
+    if args.regressions:
+        from fuzz.regressions import check_backends
+
+        try:
+            check_backends(backends)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     gen_weights, rel_weights = _split_weights(_weights(args, relations=True))
     from backends.profiles import campaign_weights
 
@@ -352,7 +362,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
         reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
         scheduler=args.scheduler, place=parse_place(args.place),
-        variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights)
+        variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights,
+        regressions=args.regressions)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:

@@ -185,8 +185,10 @@ class Pipeline:
     def __init__(self, backend_names: list[str], timeout: float,
                  backend_opts: dict[str, dict[str, Any]] | None = None,
                  opened: dict[str, Any] | None = None, variants: int = 0, reference: bool = True,
-                 relation_weights: dict[str, float] | None = None, order: list[str] | None = None) -> None:
+                 relation_weights: dict[str, float] | None = None, order: list[str] | None = None,
+                 regressions: bool = False) -> None:
         self.timeout = timeout
+        self.regressions = regressions  # keep only findings another release of the family escapes
         self.order = list(order or [])  # the campaign's canonical backends: the judging order
         self.variants = variants  # metamorphic variants per case chosen here (run() may name its own)
         self.reference = reference  # False: the reference neither judges nor bounds (--no-reference)
@@ -333,6 +335,10 @@ class Pipeline:
             out.outcomes.append(o)
             out.records.append(self._record(o, res, "judge"))
         self._cross(case, out)
+        if self.regressions:
+            from fuzz.regressions import filter_shared
+
+            filter_shared(out.records)
         out.judge_s = time.perf_counter() - t
         t = time.perf_counter()
         chosen = variants

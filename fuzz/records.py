@@ -23,14 +23,16 @@ class OutcomeRecord:
     run_s: float = 0.0
     wall_s: float = 0.0
     launch_s: float = 0.0
-    origin: str = "judge"  # "judge" | "cross" | "metamorphic" | "harness" (tritondiff itself failed)
+    # "judge" | "cross" | "metamorphic" | "harness" (tritondiff itself failed) | "shared" (--regressions:
+    # a failure every release of the family shares, kept but not a finding)
+    origin: str = "judge"
     relation: str = ""  # metamorphic records: the relation of the variant (not stored in SQL)
 
     @property
     def is_finding(self) -> bool:
         from oracles.outcome import FINDING_KINDS
 
-        return self.kind in FINDING_KINDS and self.origin != "harness"
+        return self.kind in FINDING_KINDS and self.origin not in ("harness", "shared")
 
 
 @dataclass
