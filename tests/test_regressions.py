@@ -36,7 +36,9 @@ def test_regression_campaign_reports_the_release_that_breaks(tmp_path: Path,
     stock interpreter escapes, so regression mode keeps them."""
     db = tmp_path / "r.sqlite"
     rc, out, err = run_main(["fuzz", "--backends", "interpreter,fault-mask2d", "--regressions", "--cases", "30",
-                             "--seed", "3", "--variants", "0", "--weights", "tile_2d=6,tail_block=6,family_elementwise=6", "--db", str(db), "--no-corpus", "--json"], capsys)
+                             "--seed", "3", "--variants", "0", "--weights",
+                             "tile_2d=6,tail_block=6,family_elementwise=6", "--db", str(db), "--no-corpus",
+                             "--json"], capsys)
     assert rc == 0, err
     summary = json.loads(out)
     assert summary["config"].get("regressions") is True
