@@ -87,8 +87,16 @@ def rerun_cross(rep: Any, names: list[str], opened: dict[str, Any], reference: b
 
         o = next((o for o in run.outcomes if o.backend == n), None)
         group = next((g for g in (run.agreement.get("groups") or []) if n in g), [])
-        note = "agrees with " + ", ".join(m for m in group if m != n) if len(group) > 1 else \
-            ("disagrees with every other backend" if r.executed else "compiles (not executed on this machine)")
+        majority = run.agreement.get("majority") or []
+        if not r.executed:
+            note = "compiles (not executed on this machine)"
+        elif n in majority:
+            note = "in the majority that outvotes " + me + \
+                ("" if len(group) < 2 else " (with " + ", ".join(m for m in group if m != n) + ")")
+        elif len(group) > 1:
+            note = "agrees with " + ", ".join(m for m in group if m != n)
+        else:
+            note = "disagrees with every other backend"
         rep.others.append(Verdict(n, o.kind if o else r.status, o.stage if o else "", note,
                                   o is not None and o.signature == rep.finding.signature))
 

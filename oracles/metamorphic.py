@@ -55,6 +55,10 @@ class Relation:
     apply: Callable[[Spec, Params], Spec]  # may raise NotApplicable
     families: frozenset[str] | None = None  # backend families where it can change anything
     needs_proof: bool = False
+    # A rewrite of the rendered source where the spec cannot say it (a helper @triton.jit
+    # function): (rendered source, kernel name, params) -> source. The spec, and so the
+    # reference, stays the base's.
+    source: Callable[[str, str, Params], str] | None = None
 
     def applies(self, spec: Spec) -> bool:
         try:
@@ -139,7 +143,10 @@ def derive(case: KernelCase, v: Variant) -> KernelCase:
     buffers = {a.buffer: case.buffers[a.buffer] for a in args if a.kind == "ptr" and a.buffer}
     new = case_from_spec(spec, args, buffers, case.seed)
     launch = {k: spec[k] for k in ("num_stages", "maxnreg", "ascend_options") if spec.get(k) is not None}
-    return replace(new, launch=launch, generator_version=case.generator_version)
+    new = replace(new, launch=launch, generator_version=case.generator_version)
+    if rel.source is not None:
+        new = replace(new, source=rel.source(new.source, new.kernel_name, dict(v.params)))
+    return new
 
 
 def choose_variants(case: KernelCase, n: int, weights: dict[str, float] | None = None,
@@ -818,6 +825,57 @@ def _apply_identity(spec: Spec, ps: Params) -> Spec:
 
 
 # ------------------------------------------------------------------------------------------
+# an expression moved into a helper @triton.jit function
+
+HELPER = "_tritondiff_helper"
+
+
+def _assignments(tree: Any, kernel_name: str) -> list[Any]:
+    import ast
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == kernel_name:
+            return [n for n in ast.walk(node) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                    and isinstance(n.targets[0], ast.Name)]
+    return []
+
+
+def _choose_helper(spec: Spec, rng: random.Random) -> Params | None:
+    lets = sum(1 for n in S.walk(spec["body"]) if n.get("s") == "let")
+    return None if lets == 0 else {"site": rng.randrange(lets)}
+
+
+def _apply_helper(spec: Spec, ps: Params) -> Spec:
+    if not any(n.get("s") == "let" for n in S.walk(spec["body"])):
+        raise NotApplicable("no assignment to move into a helper")
+    return spec
+
+
+def _helper_source(source: str, kernel_name: str, ps: Params) -> str:
+    """`x = <expr>` becomes `x = _tritondiff_helper(a, b, ...)` with `<expr>` the helper's return
+    value over the names it reads: a call of a jit function inlines to the same computation
+    (constexpr arguments stay constexpr in the callee)."""
+    import ast
+
+    tree = ast.parse(source)
+    assigns = _assignments(tree, kernel_name)
+    if not assigns:
+        raise NotApplicable("no assignment in the kernel")
+    target = assigns[int(ps["site"]) % len(assigns)]
+    names = sorted({n.id for n in ast.walk(target.value) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Load)} - {"tl", "triton"})
+    helper = ast.FunctionDef(
+        name=HELPER, args=ast.arguments(posonlyargs=[], args=[ast.arg(n) for n in names], kwonlyargs=[],
+                                        kw_defaults=[], defaults=[]),
+        body=[ast.Return(target.value)], decorator_list=[ast.Attribute(ast.Name("triton", ast.Load()), "jit",
+                                                                       ast.Load())], returns=None, type_params=[])
+    target.value = ast.Call(ast.Name(HELPER, ast.Load()), [ast.Name(n, ast.Load()) for n in names], [])
+    k = next(i for i, n in enumerate(tree.body) if isinstance(n, ast.FunctionDef) and n.name == kernel_name)
+    tree.body.insert(k, helper)
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
 # the registry
 
 _GPU = frozenset({"cuda", "hip"})
@@ -851,6 +909,8 @@ for _rel in (
     Relation("dead-loop", 0.7, "a loop with lo == hi around a copy of a store", _choose_dead, _apply_dead),
     Relation("identity", 1.0, "x + 0, x * 1, x | 0, x ^ 0, x >> 0 on ints; x * 1.0, x + -0.0 on fp32",
              _choose_identity, _apply_identity),
+    Relation("helper-function", 1.0, "the right-hand side of one assignment moved into a helper @triton.jit "
+             "function", _choose_helper, _apply_helper, source=_helper_source),
     Relation("ascend-options", 1.0, "a triton-ascend compile option that must not change results",
              _choose_ascend, _apply_ascend, families=frozenset({"ascend"})),
 ):

@@ -213,3 +213,22 @@ def test_votes_count_a_backend_family_once() -> None:
     # with a reference, the reference outranks any vote: groups only
     out, detail = cross_backend(case, evaluate(case), res)
     assert out == [] and len(detail["groups"]) == 2
+
+
+def test_weights_name_relations_and_generator_knobs_alike() -> None:
+    import argparse
+
+    from fuzz.cli import _split_weights, _weights, build_parser
+    from fuzz.options import UsageError
+
+    args = build_parser().parse_args(["fuzz", "--backends", "interpreter", "--weights",
+                                      "scalar-to-constexpr=4,reorder=0,tail_block=2", "--no-reference",
+                                      "--variants", "0"])
+    assert args.no_reference and args.variants == 0
+    gen, rel = _split_weights(_weights(args, relations=True))
+    assert gen == {"tail_block": 2.0} and rel == {"scalar-to-constexpr": 4.0, "reorder": 0.0}
+    case = generate(11)
+    chosen = M.choose_variants(case, 3, {k: 0.0 for k in M.RELATIONS if k != "num-warps"}, {"cuda"})
+    assert [v.relation for v in chosen] == ["num-warps"]
+    with pytest.raises(UsageError, match="no-such-relation"):
+        _weights(argparse.Namespace(weights="no-such-relation=1", exclude=None), relations=True)
