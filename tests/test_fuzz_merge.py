@@ -97,12 +97,16 @@ def test_merge_keeps_triage_and_fills_reductions(stores: tuple[Path, Path], tmp_
         s.set_status(["s1"], "ignored")
         s.set_status(["s2"], "known")
         s.set_reduced("s2", {"small": True}, "3 -> 1 statements")
+        s.save_bisection(s.finding("s3").id, {"family": "interpreter", "first_bad": "3.6.0"})
     rc, _, err = run_main(["merge", str(a), str(b)], capsys)  # into A itself
     assert rc == 0, err
     with Store(a, create=False) as s:
         st = {f.signature: f.status for f in s.findings()}
         assert st == {"s1": "known", "s2": "known", "s3": "new"}  # OUT's triage wins, 'new' is filled
         assert s.reduced("s2") == ({"small": True}, "3 -> 1 statements")
+        # A copied finding keeps its bisection, under its id in OUT.
+        assert s.bisections(s.finding("s3").id) == {s.finding("s3").id: [{"family": "interpreter",
+                                                                           "first_bad": "3.6.0"}]}
 
 
 def test_merge_refuses_bad_inputs_with_one_line(stores: tuple[Path, Path], tmp_path: Path,
