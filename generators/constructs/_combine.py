@@ -75,3 +75,21 @@ def dyadic_bits(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore"):
         s = np.where(m >= 1, np.floor(np.log2(np.maximum(m, 1.0))) + 1, 0).astype(np.int64)
     return f, s, dyadic
+
+
+def exact_sums(a: np.ndarray, dt: str, prefix: bool, ax: int = -1) -> np.ndarray:
+    """True where every partial sum of the values (in any order) is exact in dt: all are dyadic
+    with at most F fraction bits and the sum of magnitudes, in units of 2^-F, fits the
+    significand. `prefix`: per prefix along ax (scans); else over the whole axis (reductions)."""
+    bits = {"fp32": 24, "fp16": 11, "bf16": 8}[dt]
+    f, _, dyadic = dyadic_bits(a)
+    v = np.abs(np.asarray(a, dtype=np.float64))
+    if prefix:
+        frac = np.maximum.accumulate(f, axis=ax)
+        on = np.logical_and.accumulate(dyadic, axis=ax)
+        mag = np.cumsum(v, axis=ax)
+    else:
+        frac = np.max(f, axis=ax)
+        on = np.all(dyadic, axis=ax)
+        mag = np.sum(v, axis=ax)
+    return on & (mag * np.exp2(frac) < 2.0**bits)

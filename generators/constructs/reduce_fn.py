@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs._combine import COMBINES, SCALAR_UFUNC, bits_bound, dyadic_bits
+from generators.constructs._combine import COMBINES, SCALAR_UFUNC, bits_bound, dyadic_bits, exact_sums
 from generators.constructs.base import (
     Construct,
     ExprProduction,
@@ -34,7 +34,7 @@ from generators.constructs.base import (
 from generators.constructs.examples import unary_case
 from generators.geometry import place
 from generators.numerics import INT_RANGE, MAX_FINITE, TINY, UNIT_ROUNDOFF
-from generators.semantics import UndefinedBehaviour, Val, exact_sum, fl, int_val, overflow_guard
+from generators.semantics import UndefinedBehaviour, Val, fl, int_val, overflow_guard
 from generators.values import TV, both_q, exact_q, limit
 
 REDUCE_COMBINES = tuple(c.name for c in COMBINES.values() if c.reduce_ok)
@@ -80,7 +80,7 @@ def reduce_values(op: str, x: Val, ax: int) -> Val:
         s64 = np.sum(a, axis=ax)
         mag = np.sum(np.abs(a) + x.err, axis=ax)
         prop = np.sum(x.err, axis=ax)
-        exact = exact_sum(a, ax, dt) & (prop == 0)
+        exact = exact_sums(a, dt, prefix=False, ax=ax) & (prop == 0)
         slack = np.where(exact, 0.0, (cnt + 1) * UNIT_ROUNDOFF[dt] * mag + TINY[dt])
         return fl(dt, s64, prop + slack)
     if op == "mul":
@@ -127,18 +127,21 @@ def _exact_argmin_ok(x: TV) -> bool:
 
 
 # ---- generation ----
-def _stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: bool,
-          leaves: list[TV], depth: int) -> TV | None:
-    """A reduction of b along ax (keep_dims or not), as a TV of the reduced shape, in dtype dt."""
+def stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: bool,
+         leaves: list[TV], depth: int, order_free: bool = False) -> TV | None:
+    """A reduction of b along ax (keep_dims or not), as a TV of the reduced shape, in dtype dt.
+
+    `order_free`: only combines whose result ignores element order (b may be a ravel)."""
     n = shape[ax]
     rshape = tuple(1 if i == ax else s for i, s in enumerate(shape)) if keep_dims else shape[:ax] + shape[ax + 1:]
     std_ok = dt in ("fp32", "int32")
-    kinds = {"custom": 0.8 * g.weight("reduce_combine")}
+    kinds = {"custom": 1.2 * g.weight("reduce_combine")}
     if std_ok:
-        kinds.update({"sum": 1.0, "max": 0.8, "min": 0.6, "argmin": 1.0 * g.weight("argmin"),
-                      "argmax": 0.5 * g.weight("argmax")})
+        kinds.update({"sum": 0.7, "max": 0.5, "min": 0.4})
+        if not order_free:
+            kinds.update({"argmin": 1.6 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
         if dt == "int32":
-            kinds["xor_sum"] = 1.0 * g.weight("xor_sum")
+            kinds["xor_sum"] = 2.5 * g.weight("xor_sum")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)
@@ -160,13 +163,15 @@ def _stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: bo
         return g.convert(r, dt)
     # tl.reduce with a combine function
     is_int = dt not in S.FLOAT_DTYPES
-    fns = {"add": 1.0, "max": 0.6, "min": 0.6, "argmin": 1.0 * g.weight("argmin"), "argmax": 0.6,
-           "sum_max": 0.6, "mul": 0.3}
+    fns = {"add": 0.7, "max": 0.4, "min": 0.4, "argmin": 1.4, "argmax": 0.8, "sum_max": 0.9, "mul": 0.3}
     if is_int:
         fns.update({"xor": 0.5, "or": 0.3, "and": 0.3})
+    if order_free:
+        for k in ("argmin", "argmax", "sum_max"):
+            fns.pop(k)
     fn = g.ch.weighted(fns)
     if fn in ("argmin", "argmax") and not _exact_argmin_ok(b):
-        fn = "min"
+        fn = "sum_max"  # ties would be too close to call; the (sum, max) pair is still a tuple
     if fn == "add":
         if n * b.mag >= limit(dt):
             return None
@@ -223,16 +228,16 @@ def _row_stat(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: 
             ax1 = g.ch.integer(0, rank)
             b1 = TV(expand_call(b.e, ax1) if g.ch.coin(0.5) else S.expand(b.e, ax1), dt,
                     shape[:ax1] + (1,) + shape[ax1:], b.lo, b.hi, b.q)
-            s = _stat(g, b1, ax1, dt, b1.shape, False, leaves, depth)
+            s = stat(g, b1, ax1, dt, b1.shape, False, leaves, depth)
         else:
-            s0 = _stat(g, b, ax, dt, shape, True, leaves, depth)
+            s0 = stat(g, b, ax, dt, shape, True, leaves, depth)
             if s0 is None:
                 return None
-            s = _stat(g, s0, ax, dt, s0.shape, True, leaves, depth)
+            s = stat(g, s0, ax, dt, s0.shape, True, leaves, depth)
     elif form == "keep_dims":
-        s = _stat(g, b, ax, dt, shape, True, leaves, depth)
+        s = stat(g, b, ax, dt, shape, True, leaves, depth)
     else:
-        s = _stat(g, b, ax, dt, shape, False, leaves, depth)
+        s = stat(g, b, ax, dt, shape, False, leaves, depth)
         if s is not None:
             e = expand_call(s.e, ax) if form == "expand_call" else S.expand(s.e, ax)
             s = TV(e, s.dt, shape[:ax] + (1,) + shape[ax + 1:], s.lo, s.hi, s.q)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs._combine import COMBINES, SCALAR_UFUNC, bits_bound, dyadic_bits
+from generators.constructs._combine import COMBINES, SCALAR_UFUNC, bits_bound, dyadic_bits, exact_sums
 from generators.constructs.base import (
     Construct,
     ExprProduction,
@@ -70,7 +70,7 @@ def _scan(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int)
     kinds = {"combine": 1.0 * g.weight("scan_combine")}
     if dt in LIBRARY_DTYPES:
         kinds["cumsum"] = 1.2 * g.weight("cumsum")
-        kinds["cumprod"] = 0.6 * g.weight("cumprod")
+        kinds["cumprod"] = 0.8 * g.weight("cumprod")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)
@@ -135,9 +135,7 @@ def _float_sum(dt: str, a: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.nd
     s64 = np.cumsum(a, -1)
     mag = np.cumsum(np.abs(a) + e, -1)
     prop = np.cumsum(e, -1)
-    q = a * 256.0
-    on_grid = np.logical_and.accumulate(q == np.round(q), -1)
-    exact = on_grid & (np.cumsum(np.abs(q), -1) < 2.0 ** SIG_BITS[dt]) & (prop == 0)
+    exact = exact_sums(a, dt, prefix=True) & (prop == 0)
     slack = np.where(exact, 0.0, (k + 1) * UNIT_ROUNDOFF[dt] * mag + TINY[dt])
     return s64, prop + slack
 
@@ -199,9 +197,7 @@ def _linrec(dt: str, a: np.ndarray, b: np.ndarray, ea: np.ndarray | None, eb: np
             acc_e = (np.abs(a[..., i]) + ea[..., i]) * acc_e + np.abs(h[..., i - 1]) * ea[..., i] + eb[..., i]
         prop[..., i] = acc_e
     gates_exact = np.all(np.isin(a, (-1.0, 0.0, 1.0))) and not np.any(ea)
-    q = b * 256.0
-    exact = (gates_exact & np.logical_and.accumulate(q == np.round(q), -1)
-             & (np.cumsum(np.abs(q), -1) < 2.0 ** SIG_BITS[dt]) & (prop == 0))
+    exact = gates_exact & exact_sums(b, dt, prefix=True) & (prop == 0)
     k = np.arange(1, n + 1)
     slack = (2 * k + 2) * UNIT_ROUNDOFF[dt] * bound + k * TINY[dt] * grow
     return h, prop + np.where(exact, 0.0, slack)
