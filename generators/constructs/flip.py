@@ -45,6 +45,7 @@ class Flip(Construct):
     fields = {"x": expr_f(), "dim": int_f(0, 2, optional=True)}
     features = ("flip", "flip_dim")
     knobs = ("flip_tile",)
+    computes = True  # up to 3.3 tl.flip flips by multiplying and summing (bf16 via fp32)
     # 3.3 and triton-ascend 3.2 assert "Currently only support flipping the last dimension"
     feature_since = {"flip_dim": {"triton": "3.4.0", "triton-ascend": "3.4.0"}}
     productions = (ExprProduction("flip", 0.35, _flip, knob="flip_tile", min_rank=1),)

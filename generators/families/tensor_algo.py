@@ -22,7 +22,7 @@ STEPS = {"scan": 1.6, "row_stat": 2.3, "sort": 0.8, "flip": 1.4, "tgather": 0.8,
          "pairs": 1.1, "permute": 1.0, "tile_total": 0.6}
 
 
-@family("tensor_algo", 1.3)
+@family("tensor_algo", 1.5)
 def build(g: Any) -> None:
     rank = int(g.ch.weighted({"1": 0.45 * g.weight("tile_1d"), "2": 0.45 * g.weight("tile_2d"),
                                  "3": 0.1 * g.weight("tile_3d")}))
