@@ -60,6 +60,9 @@ def registry_reason(family: str, version: str, feature: str) -> str | None:
         first = c.since.get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{c.name} needs {package} >= {first}"
+        first = c.feature_since.get(feature, {}).get(package)
+        if first and version and release_key(version) < release_key(first):
+            return f"{feature} needs {package} >= {first}"
     return None
 
 
