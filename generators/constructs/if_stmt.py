@@ -39,6 +39,7 @@ from generators.statements import (
     store_dtype,
     top_types,
     true_compare,
+    uses_var,
 )
 
 COND_DTYPES = ("int1",) + S.INT_DTYPES
@@ -228,19 +229,30 @@ def guard(g: Any) -> None:
     """Wrap the tail of the kernel (its last store and a few statements before it) in an `if`."""
     if not g.on("guard_if", 0.3):
         return
-    body = g.body
-    stores = [i for i, s in enumerate(body) if has_store([s])]
-    if not stores:
-        return
-    last = stores[-1]
-    start = max(0, last - g.ch.pick([0, 0, 1, 2, 3]))
-    kinds = {"runtime": 1.0 * g.weight("if_runtime"), "guarded_div": 0.6 * g.weight("if_dead_div"),
-             "divergent": 1.0 * g.weight("if_divergent"), "constexpr": 1.0 * g.weight("if_constexpr")}
-    if not any(kinds.values()):
-        return
-    kind = g.ch.weighted(kinds)
-    cx, tail = hoist_cxlets(body[start:])
-    g.body = body[:start] + cx + [build_guard(g, kind, tail)]
+    for _ in range(2 if g.ch.coin(0.2) else 1):  # sometimes a second, nested guard
+        body = g.body
+        while True:
+            stores = [i for i, s in enumerate(body) if has_store([s])]
+            if not stores:
+                return
+            last = stores[-1]
+            # inside a loop (a persistent while, a K loop) half of the time: an if in the loop body
+            if body[last]["s"] not in ("for", "while") or not g.ch.coin(0.5):
+                break
+            body = body[last]["body"]
+        start = max(0, last - g.ch.pick([0, 0, 1, 2, 3]))
+        kinds = {"runtime": 1.0 * g.weight("if_runtime"), "guarded_div": 0.6 * g.weight("if_dead_div"),
+                 "divergent": 1.0 * g.weight("if_divergent"), "constexpr": 1.0 * g.weight("if_constexpr")}
+        if not any(kinds.values()):
+            return
+        # wrap up to the last store: what follows it in a loop body (the loop's own increments)
+        # runs on every trip, and must not read a name the branch binds
+        bound = {n for s in body[start:last + 1] for n in ([s["name"]] if s["s"] == "let" else s.get("names", []))}
+        if any(uses_var(body[last + 1:], n) for n in bound):
+            return
+        kind = g.ch.weighted(kinds)
+        cx, tail = hoist_cxlets(body[start:last + 1])
+        body[start:last + 1] = cx + [build_guard(g, kind, tail)]
 
 
 def _accumulation(s: S.Stmt, local: set[str]) -> S.Expr | None:
