@@ -57,6 +57,19 @@ def truth(v: Any) -> bool:
     return bool(a.reshape(()).item() != 0)
 
 
+def known_truth(c: S.Expr, params: dict[str, dict[str, Any]]) -> Any:
+    """The condition's value when the launch values decide it (constexprs, scalar arguments), or
+    when value ranges do (`program_id < 0`, `num_programs < 1` never hold); else None."""
+    v = static_value(c, params, runtime=True)
+    if v is not None:
+        return v
+    if c.get("e") == "bin" and c["op"] == "<" and c["b"].get("e") == "const":
+        lo = {"pid": 0, "nprog": 1}.get(c["a"].get("e"))
+        if lo is not None and c["b"]["v"] <= lo:
+            return False
+    return None
+
+
 def check_cond(c: S.Ty, what: str) -> None:
     if c.ptr or c.shape or c.dtype not in COND_DTYPES:
         raise S.SpecError(f"{what} condition must be an int1 or int scalar, not {c}")
@@ -114,7 +127,7 @@ class IfStmt(Construct):
             f.add("if_in_loop")
         if any(x.get("e") in ("pid", "load") for x in S.walk(n["c"])):
             f.add("if_divergent")
-        known = static_value(n["c"], fw.params, runtime=True)
+        known = known_truth(n["c"], fw.params)
         if known is not None:
             dead = n["else"] if known else n["then"]
             if any(x.get("e") == "bin" and x.get("op") in DIV_OPS for x in S.walk(dead)):
@@ -199,10 +212,19 @@ def build_guard(g: Any, kind: str, tail: list[S.Stmt]) -> S.Stmt:
             return if_(cond, tail, dead_division(g, tail, zero))
         y, w = runtime_int(g, "sel", -3, 6)
         return if_(cond, tail, [if_(true_compare(g, y, w), dead_division(g, tail, zero), negated(g, tail))])
-    if kind == "guarded_div":  # `if d != 0: x // d else: x` with d == 0
-        zero = zero_of(g, False)
-        op = g.ch.pick(["!=", ">", "<"])
-        return if_(S.bin_(op, zero, S.const(0, "int32")), dead_division(g, tail, zero), tail)
+    if kind == "guarded_div":  # `if d != 0: x // d else: x` with d == 0, or a condition only ranges decide
+        form = g.ch.pick(["arg", "arg", "pid", "nprog"])
+        if form == "arg":
+            zero = zero_of(g, False)
+            cond = S.bin_(g.ch.pick(["!=", ">", "<"]), zero, S.const(0, "int32"))
+        else:
+            from generators.constructs.nprog import nprog
+
+            zero = zero_of(g, g.ch.coin(0.5))
+            ax = g.ch.integer(0, 2)
+            cond = (S.bin_("<", S.pid(ax), S.const(0, "int32")) if form == "pid"
+                    else S.bin_("<", nprog(ax), S.const(1, "int32")))
+        return if_(cond, dead_division(g, tail, zero), tail)
     if kind == "divergent":  # programs take different branches
         cond, m, ax = _program_cond(g)
         if m == 3 and cond["e"] == "bin" and cond["a"]["e"] == "bin" and g.on("elif", 0.7):
