@@ -28,7 +28,7 @@ import numpy as np
 from generators.case import KernelCase
 from generators.constructs import expr_construct, stmt_construct
 from generators.numerics import UNIT_ROUNDOFF, from_storage
-from generators.semantics import MAX_LOOP_TRIPS, Reference, UndefinedBehaviour, Val
+from generators.semantics import MAX_LOOP_TRIPS, EarlyReturn, Reference, UndefinedBehaviour, Val
 from generators.spec import Expr, Stmt, params_by_name
 
 __all__ = ["MAX_LOOP_TRIPS", "Evaluator", "Program", "Reference", "UndefinedBehaviour", "Val", "evaluate",
@@ -126,7 +126,10 @@ class Evaluator:
         for z in range(gz):
             for y in range(gy):
                 for x in range(gx):
-                    Program(self, (x, y, z)).run(self.spec["body"])
+                    try:
+                        Program(self, (x, y, z)).run(self.spec["body"])
+                    except EarlyReturn:  # `return` ends this program only
+                        pass
                     if time.monotonic() > deadline:
                         raise UndefinedBehaviour("too large", f"reference ran past {time_budget_s:g}s")
                     if _rss() - rss0 > memory_budget:

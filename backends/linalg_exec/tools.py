@@ -35,7 +35,6 @@ MLIR_PASSES = [
     "--lower-affine",
     "--convert-linalg-to-loops",
     "--convert-scf-to-cf",
-    "--convert-cf-to-llvm",
     "--convert-arith-to-llvm",
     "--convert-math-to-llvm",
     "--convert-math-to-libm",
@@ -43,6 +42,9 @@ MLIR_PASSES = [
     "--memref-expand",
     "--expand-strided-metadata",
     "--finalize-memref-to-llvm=use-generic-functions=true",
+    # after memrefs are descriptors: an scf.if / scf.while that yields buffers becomes branches
+    # whose block arguments are memrefs, which cf-to-llvm cannot type before finalize-memref
+    "--convert-cf-to-llvm",
     "--convert-func-to-llvm",
     "--lower-affine",
     "--convert-arith-to-llvm",
