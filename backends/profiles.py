@@ -60,6 +60,9 @@ def registry_reason(family: str, version: str, feature: str) -> str | None:
         first = c.since.get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{c.name} needs {package} >= {first}"
+        gone = c.until.get(package)
+        if gone and version and release_key(version) >= release_key(gone):
+            return f"{c.name} was removed in {package} {gone}"
     return None
 
 
