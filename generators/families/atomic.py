@@ -24,6 +24,7 @@ import numpy as np
 from generators import spec as S
 from generators.constructs.atomic import OP_DTYPES, SCOPES, SEMS, atomic
 from generators.families import family
+from generators.families.memory import as_tile, scalar_load
 from generators.geometry import Tile, place
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
@@ -210,7 +211,7 @@ def _scalar_value(g: Any, leaves: list[TV], t: Tile, dt: str, op: str, hits: int
         v = _value(g, leaves, dt, tuple(t.blocks), op, hits * int(np.prod(t.blocks)))
         if v is None:
             return None
-        e = v.e
+        e = as_tile(g, v.e, tuple(t.blocks))
         if m is not None:
             e = S.where(m, e, _scalar_of(dt, 0))
         n = int(np.prod(t.blocks))
@@ -221,16 +222,9 @@ def _scalar_value(g: Any, leaves: list[TV], t: Tile, dt: str, op: str, hits: int
             return None
         return TV(g.let("part", e), dt, (), lo, hi, v.q)
     if how == "load":
-        n = g.ch.integer(1, 4)
-        data, lo, hi = g.input_data(dt, n)
-        q = g.last_q
-        sp = g.buffer("s_ptr", dt, data, "in")
-        k = g.ch.integer(0, n - 1)
-        ptr = S.bin_("+", sp, g.int_value("k", k)) if g.ch.coin(0.7) else sp if k == 0 else S.bin_(
-            "+", sp, S.const(k, "int32"))
-        v = TV(g.let("s", S.load(ptr)), dt, (), lo, hi, q)
+        v = scalar_load(g, dt)
         if dt in S.FLOAT_DTYPES and op == "add" and hits > 1 and (
-                q is None or (hits * v.mag + 16) * q >= 2.0 ** MANTISSA_BITS[dt]):
+                v.q is None or (hits * v.mag + 16) * v.q >= 2.0 ** MANTISSA_BITS[dt]):
             return None
         return v
     if dt in ("int32", "fp32"):
