@@ -30,12 +30,17 @@ from generators.values import TV, limit
 ELEMENTWISE = {"bin", "un", "call", "cast", "where", "var", "const", "full", "arg", "bcast", "expand"}
 
 
-def _geometry(g: Any, rank: int, max_elems: int, loop_dim: int | None = None) -> tuple[Tile, list[S.Expr]]:
-    """Blocks, extents, per-program start coordinates and the matching Tile (offsets, masks)."""
+def geometry(g: Any, rank: int, max_elems: int, loop_dim: int | None = None,
+             min_last: int = 1) -> tuple[Tile, list[S.Expr]]:
+    """Blocks, extents, per-program start coordinates and the matching Tile (offsets, masks);
+    the last block dim is at least `min_last`."""
     choices = {1: [16, 32, 64, 128], 2: [4, 8, 16, 32], 3: [2, 4, 8]}[rank]
     blocks = [g.ch.pick(choices) for _ in range(rank)]
+    blocks[-1] = max(blocks[-1], min_last)
     while int(np.prod(blocks)) > max_elems:
-        i = int(np.argmax(blocks))
+        i = int(np.argmax(blocks[:-1])) if rank > 1 and blocks[-1] <= min_last else int(np.argmax(blocks))
+        if blocks[i] == 1:
+            break
         blocks[i] //= 2
     starts: list[S.Expr] = []
     offs: list[S.Expr] = []
@@ -113,7 +118,7 @@ def _pad(g: Any, dt: str) -> str:
 
 def _tile_kernel(g: Any) -> None:
     rank = int(g.ch.weighted({"1": 0.35, "2": 0.55, "3": 0.1}))
-    t, starts = _geometry(g, rank, 1024 if rank < 3 else 256)
+    t, starts = geometry(g, rank, 1024 if rank < 3 else 256)
     leaves: list[TV] = []
     nan_loads: list[S.Expr] = []
     for i in range(g.ch.integer(1, 2)):
@@ -154,7 +159,7 @@ def _loop_kernel(g: Any) -> None:
     """acc += f(load(bp)); bp = tl.advance(bp, ...) over `trips` blocks along one dim."""
     rank = int(g.ch.weighted({"1": 0.3, "2": 0.7}))
     ld_dim = rank - 1 if g.ch.coin(0.7) else 0
-    t, starts = _geometry(g, rank, 512, loop_dim=ld_dim)
+    t, starts = geometry(g, rank, 512, loop_dim=ld_dim)
     trips = g.ch.integer(1, 4)
     b = t.blocks[ld_dim]
     ext = list(t.extents)
