@@ -35,6 +35,10 @@ def unsupported_reason(backend: str, features: list[str]) -> str | None:
     family, version = _family_version(backend)
     if family.startswith("fault-"):
         family = "interpreter"  # the doubles are the interpreter with one injected defect
+    if not version:  # a bare name means the family's default release
+        from backends.registry import ASCEND_VERSIONS, DEFAULT_TRITON
+
+        version = ASCEND_VERSIONS[0] if family == "ascend" else DEFAULT_TRITON if family in PACKAGE_OF else ""
     measured = _ascend_profile(version) if family == "ascend" else {}
     for f in features:
         if f in measured:
@@ -63,6 +67,9 @@ def registry_reason(family: str, version: str, feature: str) -> str | None:
         first = c.feature_since.get(feature, {}).get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{feature} needs {package} >= {first}"
+        gone = c.until.get(package)
+        if gone and version and release_key(version) >= release_key(gone):
+            return f"{c.name} was removed in {package} {gone}"
     return None
 
 

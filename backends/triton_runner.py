@@ -64,6 +64,9 @@ def prepare(options: dict) -> dict:
         gpu = _matching_gpu(torch, options)
     if family == "hip" and gpu is None:
         _state["hip_lld_missing"] = find_hip_lld(str(triton.__version__))
+    if gpu is not None and hasattr(triton, "set_allocator"):
+        # Kernels that build tensor descriptors on the device need global scratch memory.
+        triton.set_allocator(lambda size, _align, _stream: torch.empty(size, device="cuda", dtype=torch.int8))
     tmp = tempfile.mkdtemp(prefix="tritondiff-kernels-")
     _state.update(family=family, triton=triton, torch=torch, gpu=gpu, tmp=tmp, options=options)
     versions = _versions(triton, torch, options, gpu)

@@ -51,6 +51,9 @@ class Ty:
     dtype: str
     shape: tuple[int, ...] = ()
     ptr: bool = False
+    # "" for values and (tensors of) pointers; "block_ptr" / "tensor_desc" for the opaque handles
+    # tl.make_block_ptr and tl.make_tensor_descriptor return (ptr=True, shape = the block's).
+    handle: str = ""
 
     @property
     def is_float(self) -> bool:

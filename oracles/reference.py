@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,15 +83,29 @@ class Evaluator:
         self.owner = {n: np.full(v.shape, -1, dtype=np.int64) for n, v in self.buffers.items()}
         self.owner_stmt: dict[str, dict[int, str]] = {n: {} for n in self.buffers}
         self.stores = 0
+        # Ownership of an output buffer: plain stores ("store") or atomics ("atomic"), never both,
+        # so an atomic buffer's elements evolve from their known initial contents only.
+        self.access: dict[str, str] = {}
+        # Checks that need the whole grid (atomic old values, order-independence), run at the end.
+        self.finish: list[Callable[[], None]] = []
+        self.state: dict[str, Any] = {}  # per-construct bookkeeping across programs
+
+    def claim(self, pname: str, how: str) -> None:
+        """Mark output buffer `pname` as written by `how` ("store" or "atomic"); mixing is UB."""
+        if self.roles[pname] != "out":
+            raise UndefinedBehaviour(f"{how} to an input buffer", pname)
+        if self.access.setdefault(pname, how) != how:
+            raise UndefinedBehaviour("atomic and plain store on one buffer", pname)
 
     def write(self, pname: str, offs: np.ndarray, vals: np.ndarray, errs: np.ndarray,
               who: tuple[tuple[int, int, int], str]) -> None:
         buf = self.buffers[pname]
-        if self.roles[pname] != "out":
-            raise UndefinedBehaviour("store to an input buffer", pname)
+        self.claim(pname, "store")
         if offs.size and (offs.min() < 0 or offs.max() >= buf.size):
             raise UndefinedBehaviour("out-of-bounds store", f"{pname}[{offs.min()}..{offs.max()}] "
                                      f"of {buf.size}")
+        if errs.size and not np.all(np.isfinite(errs)):
+            raise UndefinedBehaviour("store of an undefined value", f"{pname}: a NaN-padded lane reaches a store")
         uniq, first = np.unique(offs, return_index=True)
         if uniq.size != offs.size:
             order = np.argsort(offs, kind="stable")
@@ -134,6 +149,8 @@ class Evaluator:
                         raise UndefinedBehaviour("too large", f"reference ran past {time_budget_s:g}s")
                     if _rss() - rss0 > memory_budget:
                         raise UndefinedBehaviour("too large", f"reference grew past {memory_budget >> 20} MiB")
+        for check in self.finish:
+            check()
         values, errs, written = {}, {}, {}
         for pname, bname in self.ptr_buf.items():
             values[bname] = self.buffers[pname]

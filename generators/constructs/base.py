@@ -135,6 +135,8 @@ class Construct:
     computes: ClassVar[bool] = False
     # Backend family -> first release that has the construct (e.g. {"triton": "3.2.0"}).
     since: ClassVar[dict[str, str]] = {}
+    # Backend family -> first release that no longer has it (removed APIs, e.g. block pointers).
+    until: ClassVar[dict[str, str]] = {}
     # Backend family -> why it cannot run the construct at all.
     lacks: ClassVar[dict[str, str]] = {}
     # Feature -> {backend family -> first release}: for a form of the construct that is younger

@@ -130,6 +130,8 @@ class BinOp(Construct):
         if op not in OPS:
             raise S.SpecError(f"unknown operator {op!r}")
         if a.ptr or b.ptr:
+            if a.handle or b.handle:
+                raise S.SpecError(f"arithmetic on a {a.handle or b.handle}")
             if op != "+" or b.ptr or not b.is_int:
                 raise S.SpecError("pointer arithmetic is ptr + int offsets only")
             return S.Ty(a.dtype, shape, True)
