@@ -14,7 +14,8 @@ from generators.constructs import ALL, expr_construct, stmt_construct
 
 # Features that belong to no single construct: tile geometry, grid, dtypes, generator tags.
 CORE_FEATURES = ["grid_1d", "grid_2d", "grid_3d", "tail_block", "bf16_compute",
-                 "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64"]
+                 "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64",
+                 "dtype_uint"]
 # Who cannot run a core feature, with the evidence (constructs carry their own `lacks`).
 CORE_LACKS = {
     "bf16_compute": {"interpreter": "the Triton interpreter computes bf16 on its uint16 storage "
@@ -55,6 +56,8 @@ class FeatureWalker:
         t = self.ty(e)
         if not t.ptr and t.dtype in S.FLOAT_DTYPES + S.INT_DTYPES:
             self.found.add(f"dtype_{t.dtype}")
+        elif not t.ptr and t.dtype in S.UINT_DTYPES:  # one feature for every unsigned width
+            self.found.add("dtype_uint")
         if c.computes and t.dtype == "bf16":
             self.found.add("bf16_compute")  # beyond load/store and float casts: the interpreter lacks it
         c.find_features(e, self, in_offset)

@@ -157,6 +157,8 @@ class GeometryMixin:
 
     def other_value(self, dtype: str) -> S.Expr:
         v = self.ch.pick([0, 0, 1, -1, 2])
+        if dtype in S.UINT_DTYPES:  # a literal of the pointer's own type: never negative
+            return S.const(abs(v), dtype)
         if dtype in S.FLOAT_DTYPES:
             return S.const(float(v), "fp32")
         return S.const(v, "int32")
@@ -204,7 +206,7 @@ class GeometryMixin:
         else:
             strides, size = [], 1
         total = size * t.nbatch
-        sentinel = -7 if out_dt in S.INT_DTYPES else -7.5
+        sentinel = -7 if out_dt in S.INT_DTYPES else 7 if out_dt in S.UINT_DTYPES else -7.5
         data = to_storage(out_dt, np.full(total, sentinel))
         p = self.buffer("out_ptr", out_dt, data, "out")
         rank = len(axes)

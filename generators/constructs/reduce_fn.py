@@ -139,9 +139,9 @@ def stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: boo
     if std_ok:
         kinds.update({"sum": 0.7, "max": 0.5, "min": 0.4})
         if not order_free:
-            kinds.update({"argmin": 1.6 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
+            kinds.update({"argmin": 2.2 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
         if dt == "int32":
-            kinds["xor_sum"] = 2.5 * g.weight("xor_sum")
+            kinds["xor_sum"] = 3.2 * g.weight("xor_sum")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)

@@ -113,7 +113,7 @@ def _elementwise(e: S.Expr) -> bool:
 
 
 def _pad(g: Any, dt: str) -> str:
-    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 0.35) else "zero"
+    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 0.8) else "zero"
 
 
 def _tile_kernel(g: Any) -> None:
@@ -193,7 +193,7 @@ def _loop_kernel(g: Any) -> None:
     _store(g, t, starts, v)
 
 
-@family("block_ptr", 1.2)
+@family("block_ptr", 1.5)
 def build(g: Any) -> None:
     if g.on("block_advance", 0.4):
         _loop_kernel(g)
