@@ -33,7 +33,7 @@ def hints(g: Any, load: bool) -> dict[str, Any]:
     kinds = {"cache": 1.0 * g.weight("cache_modifier"), "evict": 1.0 * g.weight("eviction_policy"),
              "none": 0.6}
     if load:
-        kinds["volatile"] = 0.5 * g.weight("volatile_load")
+        kinds["volatile"] = 0.8 * g.weight("volatile_load")
     k = g.ch.weighted(kinds)
     pair = g.ch.coin(0.06)
     if k == "cache" or pair and k == "evict":
@@ -77,7 +77,7 @@ def scalar_load(g: Any, dt: str, prefix: str = "s") -> TV:
               dt, (), lo, hi, q)
 
 
-@family("memory", 1.0)
+@family("memory", 0.6)
 def build(g: Any) -> None:
     rank = int(g.ch.weighted({"1": 0.6, "2": 0.4}))
     t = g.tile(rank, 1024)
@@ -89,7 +89,7 @@ def build(g: Any) -> None:
     for j in range(g.ch.integer(1, 2)):
         leaves.append(scalar_load(g, g.pick_dtype(tuple(DTYPE_WEIGHTS)), f"s{j}" if j else "s"))
     shape = tuple(t.blocks)
-    if g.on("scalar_ptr_store", 0.45):
+    if g.on("scalar_ptr_store", 0.55):
         _per_program(g, t, leaves)
         return
     dt = g.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])
