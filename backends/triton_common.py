@@ -33,3 +33,17 @@ def scalar_value(arg: dict) -> Any:
 def artifacts_of(asm: dict) -> dict[str, str]:
     """The textual IRs of a CompiledKernel's `asm` (binaries are left out)."""
     return {k: asm[k] for k in ARTIFACT_KEYS if isinstance(asm.get(k), str)}
+
+
+def launch_options(case: dict, family: str) -> dict[str, Any]:
+    """Compile options a case's `launch` block asks of a triton GPU family (metamorphic variants).
+
+    num_stages applies to cuda and hip, maxnreg to cuda only; the interpreter takes neither.
+    """
+    launch = case.get("launch") or {}
+    out: dict[str, Any] = {}
+    if family in ("cuda", "hip") and launch.get("num_stages") is not None:
+        out["num_stages"] = int(launch["num_stages"])
+    if family == "cuda" and launch.get("maxnreg") is not None:
+        out["maxnreg"] = int(launch["maxnreg"])
+    return out

@@ -43,8 +43,9 @@ class FeatureWalker:
         return S.typeof(e, self.env, self.params)
 
     def scalar_kind(self, e: S.Expr) -> str | None:
-        if e["e"] == "arg" and self.params[e["name"]]["kind"] in ("scalar", "constexpr"):
-            return self.params[e["name"]]["kind"]
+        p = self.params.get(e["name"]) if e["e"] == "arg" else None  # None: a helper's own name
+        if p is not None and p["kind"] in ("scalar", "constexpr"):
+            return p["kind"]
         if e["e"] == "const":
             return "const"
         return None

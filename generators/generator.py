@@ -31,6 +31,7 @@ from generators.features import features_of
 from generators.geometry import GeometryMixin, Tile
 from generators.naming import DTYPE_WEIGHTS, NamingMixin
 from generators.render import render
+from generators.statements import apply_stmt_productions
 from generators.values import FLOAT_LIMIT, INT_LIMIT, TV
 
 GENERATOR_VERSION = "3"
@@ -71,6 +72,7 @@ class Generator(NamingMixin, GeometryMixin, ExpressionMixin):
     def build(self, seed: int | None) -> KernelCase:
         fam = FAMILIES[self.family()]
         fam.build(self)
+        apply_stmt_productions(self)  # control flow, helpers, hints around what the family built
         self.tags.add(fam.knob)
         num_warps = self.ch.pick([1, 2, 4, 4, 8])
         spec = {"schema": S.SPEC_SCHEMA, "name": "kernel", "params": self.params, "grid": list(self.grid),

@@ -6,7 +6,8 @@ backends still agree with the reference). Working on the typed AST means every c
 well-formed kernel: ill-typed candidates are rejected by the type checker before any backend
 runs, and the predicate's reference evaluation rejects any that would be undefined.
 
-Passes: drop statements (ddmin over chunks), unroll or shorten loops, inline let-bound values,
+Passes: drop statements (ddmin over chunks), unroll or shorten loops, each statement's own simpler
+forms (an `if` by one branch), inline let-bound values,
 replace expressions by their operands or by constants/splats, drop masks, shrink the grid, drop
 unused parameters and buffers.
 """
@@ -120,8 +121,8 @@ class Reducer:
         return False
 
     def run(self) -> KernelCase:
-        passes = [self.pass_grid, self.pass_drop_statements, self.pass_loops, self.pass_inline,
-                  self.pass_expressions, self.pass_constexpr_values]
+        passes = [self.pass_grid, self.pass_drop_statements, self.pass_loops, self.pass_statements,
+                  self.pass_inline, self.pass_expressions, self.pass_constexpr_values]
         changed = True
         while changed and not self.out_of_budget():
             changed = False
@@ -192,6 +193,22 @@ class Reducer:
                 lo["v"] + 1, "int32")
             if self.attempt(spec, "one loop trip"):
                 progress = True
+        return progress
+
+    def pass_statements(self) -> bool:
+        """Each statement's own simpler forms (an `if` by one branch, a `while` by one trip...)."""
+        progress = False
+        for path in list(_stmt_paths(self.best.spec["body"])):
+            s = _get(self.best.spec["body"], path)
+            if not isinstance(s, dict) or "s" not in s:
+                continue
+            for repl, move in stmt_construct(s["s"]).simplify(s):
+                spec = copy.deepcopy(self.best.spec)
+                parent, idx = _parent(spec["body"], path)
+                parent[idx:idx + 1] = copy.deepcopy(repl if isinstance(repl, list) else [repl])
+                if self.attempt(spec, move):
+                    progress = True
+                    break
         return progress
 
     def pass_inline(self) -> bool:

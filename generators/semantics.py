@@ -28,6 +28,14 @@ class UndefinedBehaviour(Exception):
         self.detail = detail
 
 
+class EarlyReturn(Exception):
+    """`return` unwinding to the kernel or helper function that runs it (control flow, not an error)."""
+
+    def __init__(self, value: Any = None) -> None:
+        super().__init__("return")
+        self.value = value
+
+
 @dataclass
 class Val:
     a: np.ndarray  # float64 (floats, rounded to dt), int64 (ints), bool (int1), int64 offsets (ptr)

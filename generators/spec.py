@@ -30,6 +30,11 @@ FLOAT_DTYPES = ("fp32", "fp16", "bf16")
 INT_DTYPES = ("int8", "int16", "int32", "int64")
 INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "int1": 1}
 
+# Dtypes a value, cast, constant, parameter or buffer may have (int1 only where noted).
+VALUE_DTYPES = FLOAT_DTYPES + INT_DTYPES + ("fp64",)
+# Top-level fields of a spec (launch options included).
+SPEC_FIELDS = ("schema", "name", "params", "grid", "num_warps", "body", "tags")
+
 ARITH_OPS = ("+", "-", "*", "/", "//", "%")
 BIT_OPS = ("&", "|", "^", "<<", ">>")
 CMP_OPS = ("<", "<=", ">", ">=", "==", "!=")

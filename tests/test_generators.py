@@ -56,9 +56,11 @@ def test_generated_source_is_valid_python_with_one_jit_kernel() -> None:
     import ast
 
     for seed in range(50):
-        tree = ast.parse(generate(seed).source)
+        case = generate(seed)
+        tree = ast.parse(case.source)
         fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
-        assert len(fns) == 1 and fns[0].decorator_list
+        # one kernel; any other function is a module-level @triton.jit helper it calls
+        assert [f.name for f in fns].count(case.kernel_name) == 1 and all(f.decorator_list for f in fns)
 
 
 def test_excluding_a_dtype_excludes_it_everywhere() -> None:

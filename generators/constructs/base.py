@@ -139,6 +139,9 @@ class Construct:
     until: ClassVar[dict[str, str]] = {}
     # Backend family -> why it cannot run the construct at all.
     lacks: ClassVar[dict[str, str]] = {}
+    # Feature -> {backend family -> first release}: for a form of the construct that is younger
+    # than the construct itself (tl.flip of a non-last axis).
+    feature_since: ClassVar[dict[str, dict[str, str]]] = {}
     # Field naming a variable the statement binds for its body (loops), for substitution.
     binds: ClassVar[str | None] = None
     # How the generator's expression trees can produce this construct.

@@ -15,6 +15,7 @@ from generators import spec as S
 from generators.constructs.base import Construct, Node, block_f, enum_f, expr_f, ident_f, register
 from generators.constructs.examples import unary_case
 from generators.semantics import MAX_LOOP_TRIPS, UndefinedBehaviour, Val
+from generators.statements import forbid_in
 
 
 @register
@@ -24,7 +25,7 @@ class ForLoop(Construct):
     kind = "stmt"
     fields = {"var": ident_f(), "lo": expr_f(), "hi": expr_f(), "kind": enum_f(("range", "static_range")),
               "body": block_f()}
-    features = ("loop_runtime", "loop_constexpr", "static_range")
+    features = ("loop_runtime", "loop_constexpr", "static_range", "loop_nested")
     binds = "var"
 
     def check(self, s: Node, tc: Any) -> None:
@@ -38,6 +39,7 @@ class ForLoop(Construct):
                                                tc.params[x["name"]]["kind"] != "constexpr"
                                                for x in (s["lo"], s["hi"])):
             raise S.SpecError("tl.static_range bounds are compile-time constants")
+        forbid_in(s["body"], ("ret", "cxlet"), "a loop")
         inner = tc.nested()
         inner.env[s["var"]] = S.Ty("int32")
         inner.block(s["body"])
@@ -75,6 +77,8 @@ class ForLoop(Construct):
             fw.found.add("loop_runtime")
         else:
             fw.found.add("loop_constexpr")
+        if fw.outer is not None:
+            fw.found.add("loop_nested")
         fw.loop_body(n["var"], n["body"])
 
     def simplify(self, n: Node) -> Iterator[tuple[Any, str]]:
