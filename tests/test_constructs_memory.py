@@ -143,8 +143,7 @@ def _block_case(check: list[int], pad: str, store_all: bool, extent: int = 3) ->
 
 
 def _desc_case(col: int) -> Any:
-    d = make_tensor_desc(S.arg("x_ptr"), [S.const(2, "int32"), S.const(8, "int32")],
-                         [S.const(8, "int32"), S.const(1, "int32")], [2, 4])
+    d = make_tensor_desc(S.arg("x_ptr"), [S.const(2, "int32"), S.const(8, "int32")], [S.const(8, "int32")], [2, 4])
     body = [S.store(S.bin_("+", S.arg("o_ptr"), S.arange(4)),
                     S.reduce_("sum", tdesc_load(d, [S.const(0, "int32"), S.const(col, "int32")]), 0))]
     return make_case(body, {"x_ptr": ("fp32", [float(i) for i in range(16)])}, {"o_ptr": ("fp32", 4)})
@@ -197,8 +196,10 @@ def test_type_rules_refuse_what_triton_does() -> None:
         "arithmetic on a block pointer": S.let("p", S.bin_("+", make_block_ptr(
             S.arg("x_ptr"), [S.const(4, "int32")], [S.const(1, "int32")], [S.const(0, "int32")], [4]),
             S.const(1, "int32"))),
-        "descriptor last stride not 1": S.let("d", make_tensor_desc(
+        "a 1-D descriptor has no leading stride": S.let("d", make_tensor_desc(
             S.arg("x_ptr"), [S.const(4, "int32")], [S.const(2, "int32")], [4])),
+        "descriptor leading stride not 16-byte aligned": S.let("d", make_tensor_desc(
+            S.arg("x_ptr"), [S.const(2, "int32"), S.const(4, "int32")], [S.const(6, "int32")], [2, 4])),
     }
     for what, stmt in bad.items():
         spec = {**base.spec, "body": base.spec["body"] + [stmt]}

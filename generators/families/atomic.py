@@ -25,7 +25,7 @@ from generators import spec as S
 from generators.constructs.atomic import OP_DTYPES, SCOPES, SEMS, atomic
 from generators.constructs.mem_store import mstore
 from generators.families import family
-from generators.families.memory import as_tile, hinted_load, hints, scalar_load
+from generators.families.memory import as_tile, hinted_load, hints, scalar_load, splat_leaf
 from generators.geometry import Tile, place
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
@@ -196,7 +196,7 @@ def _owned(g: Any, t: Tile, leaves: list[TV]) -> None:
         g.body.append(atomic(op, S.bin_("+", a, off), v.e, name=name, **kw))
     old = TV(S.var(name), dt, shape, olo, ohi, 2.0 if dt in S.FLOAT_DTYPES else 1.0)
     out_dt = g.ch.pick([dt, dt, "fp32", "int32"])
-    g.store_tile(t, _using(g, old, leaves, out_dt, shape), list(range(t.rank)))
+    g.store_tile(t, _using(g, old, leaves, out_dt, shape, name), list(range(t.rank)))
 
 
 def _is64(g: Any, e: S.Expr) -> bool:
@@ -205,10 +205,10 @@ def _is64(g: Any, e: S.Expr) -> bool:
     return tc.ty(e).dtype == "int64"
 
 
-def _using(g: Any, old: TV, leaves: list[TV], dt: str, shape: tuple[int, ...]) -> TV:
-    """An expression of `dt` over the leaves that certainly reads the bound old value."""
+def _using(g: Any, old: TV, leaves: list[TV], dt: str, shape: tuple[int, ...], name: str) -> TV:
+    """An expression of `dt` over the leaves that certainly reads the bound old value `name`."""
     y = g.expr([old] + leaves, dt, shape, g.ch.integer(0, 2))
-    if any(n.get("e") == "var" and n["name"] == old.e["name"] for n in S.walk(y.e)):
+    if any(n.get("e") == "var" and n["name"] == name for n in S.walk(y.e)):
         return y
     oc = g.convert(old, dt)
     if oc is None or y.mag + oc.mag >= limit(dt) / 2:
@@ -289,7 +289,8 @@ def _scalar_owned(g: Any, t: Tile, leaves: list[TV]) -> None:
     if g.ch.coin(0.5):
         # the old value as a scalar leaf of the tile's expression
         out_dt = g.ch.pick([dt, "fp32", "int32"])
-        g.store_tile(t, _using(g, old, leaves, out_dt, tuple(t.blocks)), list(range(t.rank)))
+        tile = splat_leaf(g, old, leaves, tuple(t.blocks))
+        g.store_tile(t, _using(g, tile, leaves, out_dt, tuple(t.blocks), name), list(range(t.rank)))
         return
     out_dt = dt
     sentinel = -7 if dt in S.INT_DTYPES else -7.5

@@ -53,7 +53,7 @@ def _desc(g: Any, prefix: str, dt: str, t: Tile, extents: list[int], role: str) 
     p = g.buffer(f"{prefix}_ptr", dt, data, role)
     base = p if t.batch is None else S.bin_("+", p, S.bin_("*", t.batch, g.int_value(f"bstride_{prefix}", size)))
     shape = [g.int_value(f"{prefix}_dim{d}", e) for d, e in enumerate(extents)]
-    st = [g.int_value(f"stride_{prefix}{d}", s) for d, s in enumerate(strides[:-1])] + [S.const(1, "int32")]
+    st = [g.int_value(f"stride_{prefix}{d}", s) for d, s in enumerate(strides[:-1])]
     d = make_tensor_desc(base, shape, st, list(t.blocks))
     return g.let(f"{prefix}_desc", d), TV(S.var("_"), dt, tuple(t.blocks), float(lo), float(hi), q)
 
