@@ -92,8 +92,8 @@ class MemLoad(Construct):
     def example(self) -> Any:
         """A scalar (0-D) load with hints scales a tile loaded with other hints."""
         offs = S.arange(16)
-        s = mload(S.bin_("+", S.arg("s_ptr"), S.const(2, "int32")), cache=".ca", volatile=True)
-        x = mload(S.bin_("+", S.arg("x_ptr"), S.var("offs")), cache=".cg", evict="evict_last")
+        s = mload(S.bin_("+", S.arg("s_ptr"), S.const(2, "int32")), volatile=True)
+        x = mload(S.bin_("+", S.arg("x_ptr"), S.var("offs")), evict="evict_last")
         body = [S.let("offs", offs), S.let("s", s), S.let("x", x),
                 S.store(S.bin_("+", S.arg("o_ptr"), S.var("offs")), S.bin_("*", S.var("x"), S.var("s")))]
         inputs = {"s_ptr": ("fp32", [1.0, 2.0, -1.5, 4.0]), "x_ptr": ("fp32", [i / 2 for i in range(16)])}

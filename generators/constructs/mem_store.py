@@ -60,6 +60,5 @@ class MemStore(Construct):
         """Each program stores the sum of its tile through a scalar pointer, with hints."""
         offs = S.bin_("+", S.bin_("*", S.pid(0), S.const(8, "int32")), S.arange(8))
         body = [S.let("offs", offs), S.let("x", S.load(S.bin_("+", S.arg("x_ptr"), S.var("offs")))),
-                mstore(S.bin_("+", S.arg("o_ptr"), S.pid(0)), S.reduce_("sum", S.var("x"), 0), cache=".wt",
-                       evict="evict_first")]
+                mstore(S.bin_("+", S.arg("o_ptr"), S.pid(0)), S.reduce_("sum", S.var("x"), 0), cache=".wt")]
         return make_case(body, {"x_ptr": ("int32", list(range(16)))}, {"o_ptr": ("int32", 2)}, grid=(2, 1, 1))

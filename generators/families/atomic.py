@@ -23,14 +23,15 @@ import numpy as np
 
 from generators import spec as S
 from generators.constructs.atomic import OP_DTYPES, SCOPES, SEMS, atomic
+from generators.constructs.mem_store import mstore
 from generators.families import family
-from generators.families.memory import as_tile, scalar_load
+from generators.families.memory import as_tile, hinted_load, hints, scalar_load, splat_leaf
 from generators.geometry import Tile, place
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
 from generators.values import MANTISSA_BITS, TV, limit
 
-OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.6, "or": 0.6, "xor": 0.8, "xchg": 1.5, "cas": 2.0}
+OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.6, "or": 0.6, "xor": 0.8, "xchg": 2.2, "cas": 1.5}
 ATOMIC_DTYPE_WEIGHTS = {"int32": 3.0, "fp32": 2.0, "int64": 1.0, "fp16": 0.8}
 
 
@@ -155,27 +156,38 @@ def _tile_offsets(g: Any, t: Tile, prefix: str) -> S.Expr:
 
 def _owned(g: Any, t: Tile, leaves: list[TV]) -> None:
     m = g.tile_mask(t)
-    ops = ("add", "max", "min", "and", "or", "xor", "xchg") + (("cas",) if m is None else ())
-    op = _pick_op(g, ops, ("xchg", "cas"))
+    op = _pick_op(g, ("add", "max", "min", "and", "or", "xor", "xchg", "cas"), ("xchg", "cas"))
     dt = _pick_dtype(g, op)
     shape = tuple(t.blocks)
     size = _extent_size(t)
-    data, lo, hi = _init_data(g, dt, size)
-    a = g.buffer("acc_ptr", dt, data, "out")
     off = g.let("a_offs", _tile_offsets(g, t, "a"))
+    spare = 0
+    if op == "cas" and m is not None:
+        # atomic_cas takes no mask: a masked-off lane works on a spare slot of its own past the
+        # data (one per lane of each program), so every element still has one writer
+        lanes = int(np.prod(t.blocks))
+        lin, nprog = _linear_pid(g)
+        lane = place(S.arange(t.blocks[0]), 0, t.rank)
+        if t.rank == 2:
+            lane = S.bin_("+", S.bin_("*", lane, S.const(t.blocks[1], "int32")), place(S.arange(t.blocks[1]), 1, 2))
+        slot = S.bin_("+", S.bin_("+", S.const(size, "int32"), S.bin_("*", lin, S.const(lanes, "int32"))), lane)
+        if _is64(g, off):
+            slot = S.cast(slot, "int64")
+        off = g.let("cas_offs", S.where(m, off, slot))
+        spare = nprog * lanes
+    data, lo, hi = _init_data(g, dt, size + spare)
+    a = g.buffer("acc_ptr", dt, data, "out")
     v = _value(g, leaves, dt, shape, op, 1)
-    if v is None:
-        return
     kw: dict[str, Any] = _sem_scope(g)
     name = g.fresh("old")
     olo, ohi = lo, hi
     if op == "cas":
         # cmp equals the initial contents on about half the lanes, so some swaps happen
         init = np.asarray(data).astype(np.float64)
-        cmpv = np.where([g.ch.coin(0.5) for _ in range(size)], init, init + 1)
+        cmpv = np.where([g.ch.coin(0.5) for _ in range(size + spare)], init, init + 1)
         cp = g.buffer("cmp_ptr", dt, to_storage(dt, cmpv), "in")
         kw["cmp"] = g.let("expected", S.load(S.bin_("+", cp, off)))
-        g.body.append(atomic(op, S.bin_("+", a, off), v.e, name=name, **kw))
+        g.body.append(atomic(op, S.bin_("+", a, off), as_tile(g, v.e, shape), name=name, **kw))
     elif m is not None:
         other, ov = _other(g, dt, shape)
         olo, ohi = min(lo, ov), max(hi, ov)
@@ -184,13 +196,19 @@ def _owned(g: Any, t: Tile, leaves: list[TV]) -> None:
         g.body.append(atomic(op, S.bin_("+", a, off), v.e, name=name, **kw))
     old = TV(S.var(name), dt, shape, olo, ohi, 2.0 if dt in S.FLOAT_DTYPES else 1.0)
     out_dt = g.ch.pick([dt, dt, "fp32", "int32"])
-    g.store_tile(t, _using(g, old, leaves, out_dt, shape), list(range(t.rank)))
+    g.store_tile(t, _using(g, old, leaves, out_dt, shape, name), list(range(t.rank)))
 
 
-def _using(g: Any, old: TV, leaves: list[TV], dt: str, shape: tuple[int, ...]) -> TV:
-    """An expression of `dt` over the leaves that certainly reads the bound old value."""
+def _is64(g: Any, e: S.Expr) -> bool:
+    tc = S.TypeCtx({}, S.params_by_name({"params": g.params}))
+    tc.block(g.body)
+    return tc.ty(e).dtype == "int64"
+
+
+def _using(g: Any, old: TV, leaves: list[TV], dt: str, shape: tuple[int, ...], name: str) -> TV:
+    """An expression of `dt` over the leaves that certainly reads the bound old value `name`."""
     y = g.expr([old] + leaves, dt, shape, g.ch.integer(0, 2))
-    if any(n.get("e") == "var" and n["name"] == old.e["name"] for n in S.walk(y.e)):
+    if any(n.get("e") == "var" and n["name"] == name for n in S.walk(y.e)):
         return y
     oc = g.convert(old, dt)
     if oc is None or y.mag + oc.mag >= limit(dt) / 2:
@@ -271,27 +289,28 @@ def _scalar_owned(g: Any, t: Tile, leaves: list[TV]) -> None:
     if g.ch.coin(0.5):
         # the old value as a scalar leaf of the tile's expression
         out_dt = g.ch.pick([dt, "fp32", "int32"])
-        g.store_tile(t, _using(g, old, leaves, out_dt, tuple(t.blocks)), list(range(t.rank)))
+        tile = splat_leaf(g, old, leaves, tuple(t.blocks))
+        g.store_tile(t, _using(g, tile, leaves, out_dt, tuple(t.blocks), name), list(range(t.rank)))
         return
     out_dt = dt
     sentinel = -7 if dt in S.INT_DTYPES else -7.5
     o = g.buffer("prev_out_ptr", out_dt, to_storage(out_dt, np.full(nprog, sentinel)), "out")
     val = S.bin_("+", old.e, v.e) if old.mag + v.mag < limit(dt) / 2 and g.ch.coin(0.5) else old.e
-    g.body.append(S.store(S.bin_("+", o, lin), val))
+    g.body.append(mstore(S.bin_("+", o, lin), val, **(hints(g, False) if g.ch.coin(0.5) else {})))
 
 
-ACTIONS = {"scatter": (_scatter, 1.6), "owned": (_owned, 1.6), "scalar_total": (_scalar_total, 1.0),
-           "scalar_owned": (_scalar_owned, 1.0)}
+ACTIONS = {"scatter": (_scatter, 1.5), "owned": (_owned, 1.5), "scalar_total": (_scalar_total, 1.0),
+           "scalar_owned": (_scalar_owned, 1.3)}
 
 
-@family("atomic", 1.6)
+@family("atomic", 1.2)
 def build(g: Any) -> None:
     rank = int(g.ch.weighted({"1": 0.6, "2": 0.4}))
     t = g.tile(rank, 512)
     leaves: list[TV] = []
     for i in range(g.ch.integer(1, 2)):
         x = g.input_tile(t, g.pick_dtype(tuple(DTYPE_WEIGHTS)), f"x{i}")
-        leaves.append(replace(x, e=g.let(f"x{i}", x.e)))
+        leaves.append(replace(x, e=g.let(f"x{i}", hinted_load(g, x.e) if g.ch.coin(0.25) else x.e)))
     n = g.ch.weighted({"1": 1.0, "2": 1.2, "3": 0.6})
     for _ in range(int(n)):
         kind = g.ch.weighted({k: w for k, (_, w) in ACTIONS.items()})

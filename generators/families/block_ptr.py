@@ -21,6 +21,7 @@ from generators.constructs.block_load import block_load
 from generators.constructs.block_ptr import make_block_ptr
 from generators.constructs.block_store import block_store
 from generators.families import family
+from generators.families.memory import hinted_load
 from generators.geometry import Tile
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
@@ -107,13 +108,15 @@ def _block_ptr(g: Any, prefix: str, dtype: str, t: Tile, starts: list[S.Expr], e
 
 
 def _elementwise(e: S.Expr) -> bool:
-    """Lane by lane, and nothing the reference refuses on a padded lane (a division by it)."""
+    """Lane by lane, and nothing the reference refuses on a padded lane (a division by it, a
+    transcendental whose domain it cannot vouch for)."""
     return all(n.get("e") in ELEMENTWISE and not (n.get("e") == "bin" and n["op"] == "/")
+               and not (n.get("e") == "call" and n["fn"] not in ("maximum", "minimum", "abs"))
                for n in S.walk(e) if "e" in n)
 
 
 def _pad(g: Any, dt: str) -> str:
-    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 0.8) else "zero"
+    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 0.85) else "zero"
 
 
 def _tile_kernel(g: Any) -> None:
@@ -134,10 +137,14 @@ def _tile_kernel(g: Any) -> None:
                              None if pad == "nan" else r.q))
         else:
             x = g.input_tile(t, dt, f"x{i}")
-            leaves.append(replace(x, e=g.let(f"x{i}", x.e)))
+            leaves.append(replace(x, e=g.let(f"x{i}", hinted_load(g, x.e) if g.ch.coin(0.3) else x.e)))
     shape = tuple(t.blocks)
     out_dt = g.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])
     v = g.expr(leaves, out_dt, shape, g.ch.integer(1, 4))
+    for depth in (2, 1):
+        if not nan_loads or _elementwise(v.e):
+            break
+        v = g.expr(leaves, out_dt, shape, depth)
     if nan_loads and not _elementwise(v.e):
         for ld in nan_loads:
             ld["pad"] = "zero"
@@ -193,9 +200,9 @@ def _loop_kernel(g: Any) -> None:
     _store(g, t, starts, v)
 
 
-@family("block_ptr", 1.5)
+@family("block_ptr", 1.0)
 def build(g: Any) -> None:
-    if g.on("block_advance", 0.4):
+    if g.on("block_advance", 0.45):
         _loop_kernel(g)
     else:
         _tile_kernel(g)

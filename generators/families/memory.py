@@ -22,7 +22,7 @@ from generators.constructs.mem_store import STORE_CACHE, mstore
 from generators.families import family
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
-from generators.values import TV, limit
+from generators.values import TV, exact_q, limit
 
 
 def hints(g: Any, load: bool) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def hints(g: Any, load: bool) -> dict[str, Any]:
     kinds = {"cache": 1.0 * g.weight("cache_modifier"), "evict": 1.0 * g.weight("eviction_policy"),
              "none": 0.6}
     if load:
-        kinds["volatile"] = 0.5 * g.weight("volatile_load")
+        kinds["volatile"] = 0.8 * g.weight("volatile_load")
     k = g.ch.weighted(kinds)
     pair = g.ch.coin(0.06)
     if k == "cache" or pair and k == "evict":
@@ -59,6 +59,25 @@ def as_tile(g: Any, e: S.Expr, shape: tuple[int, ...]) -> S.Expr:
     return e if tc.ty(e).shape == shape else S.bcast(e, list(shape))
 
 
+def splat_leaf(g: Any, s: TV, tiles: list[TV], shape: tuple[int, ...]) -> TV:
+    """A scalar as a tile leaf: combined with a tile (`x * s`, implicit splat) or broadcast.
+
+    Expression trees take leaves at face value: a scalar leaf standing for a tile would reach
+    tile-only constructs (sorts, scans, reductions) as a scalar."""
+    xs = [x for x in tiles if x.shape == shape and x.dt == s.dt]
+    if xs and g.ch.coin(0.6):
+        x = g.ch.pick(xs)
+        op = g.ch.pick(["+", "*", "-"])
+        lo, hi = ((min(x.lo * s.lo, x.lo * s.hi, x.hi * s.lo, x.hi * s.hi),
+                   max(x.lo * s.lo, x.lo * s.hi, x.hi * s.lo, x.hi * s.hi)) if op == "*" else
+                  (x.lo + s.lo, x.hi + s.hi) if op == "+" else (x.lo - s.hi, x.hi - s.lo))
+        if max(abs(lo), abs(hi)) < limit(s.dt) / 4:
+            q = None if x.q is None or s.q is None else (x.q * s.q if op == "*" else max(x.q, s.q))
+            pair = (x.e, s.e) if g.ch.coin(0.6) or op == "-" else (s.e, x.e)
+            return TV(S.bin_(op, *pair), s.dt, shape, lo, hi, exact_q(s.dt, q, max(abs(lo), abs(hi))))
+    return TV(S.bcast(s.e, list(shape)), s.dt, shape, s.lo, s.hi, s.q)
+
+
 def scalar_load(g: Any, dt: str, prefix: str = "s") -> TV:
     """A scalar read through a scalar pointer: `tl.load(s_ptr + k)` with hints."""
     n = g.ch.integer(1, 6)
@@ -77,7 +96,7 @@ def scalar_load(g: Any, dt: str, prefix: str = "s") -> TV:
               dt, (), lo, hi, q)
 
 
-@family("memory", 1.0)
+@family("memory", 0.6)
 def build(g: Any) -> None:
     rank = int(g.ch.weighted({"1": 0.6, "2": 0.4}))
     t = g.tile(rank, 1024)
@@ -86,10 +105,11 @@ def build(g: Any) -> None:
         x = g.input_tile(t, g.pick_dtype(tuple(DTYPE_WEIGHTS)), f"x{i}")
         e = hinted_load(g, x.e) if g.ch.coin(0.8) else x.e
         leaves.append(replace(x, e=g.let(f"x{i}", e)))
-    for j in range(g.ch.integer(1, 2)):
-        leaves.append(scalar_load(g, g.pick_dtype(tuple(DTYPE_WEIGHTS)), f"s{j}" if j else "s"))
     shape = tuple(t.blocks)
-    if g.on("scalar_ptr_store", 0.45):
+    for j in range(g.ch.integer(1, 2)):
+        s = scalar_load(g, g.pick_dtype(tuple(DTYPE_WEIGHTS)), f"s{j}" if j else "s")
+        leaves.append(splat_leaf(g, s, leaves, shape))
+    if g.on("scalar_ptr_store", 0.55):
         _per_program(g, t, leaves)
         return
     dt = g.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])

@@ -21,7 +21,7 @@ from generators.constructs.tdesc_store import tdesc_store
 from generators.constructs.tensor_desc import ITEMSIZE, make_tensor_desc
 from generators.families import family
 from generators.families.block_ptr import geometry
-from generators.families.memory import as_tile
+from generators.families.memory import as_tile, hinted_load
 from generators.geometry import Tile
 from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
@@ -53,7 +53,7 @@ def _desc(g: Any, prefix: str, dt: str, t: Tile, extents: list[int], role: str) 
     p = g.buffer(f"{prefix}_ptr", dt, data, role)
     base = p if t.batch is None else S.bin_("+", p, S.bin_("*", t.batch, g.int_value(f"bstride_{prefix}", size)))
     shape = [g.int_value(f"{prefix}_dim{d}", e) for d, e in enumerate(extents)]
-    st = [g.int_value(f"stride_{prefix}{d}", s) for d, s in enumerate(strides[:-1])] + [S.const(1, "int32")]
+    st = [g.int_value(f"stride_{prefix}{d}", s) for d, s in enumerate(strides[:-1])]
     d = make_tensor_desc(base, shape, st, list(t.blocks))
     return g.let(f"{prefix}_desc", d), TV(S.var("_"), dt, tuple(t.blocks), float(lo), float(hi), q)
 
@@ -82,7 +82,7 @@ def _tile_kernel(g: Any) -> None:
             leaves.append(TV(g.let(f"x{i}", tdesc_load(d, starts)), dt, r.shape, min(r.lo, 0), max(r.hi, 0), r.q))
         else:
             x = g.input_tile(t, dt, f"x{i}")
-            leaves.append(replace(x, e=g.let(f"x{i}", x.e)))
+            leaves.append(replace(x, e=g.let(f"x{i}", hinted_load(g, x.e) if g.ch.coin(0.3) else x.e)))
     out_dt = g.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])
     v = g.expr(leaves, out_dt, tuple(t.blocks), g.ch.integer(1, 4))
     _store(g, t, starts, v)
@@ -119,7 +119,7 @@ def _loop_kernel(g: Any) -> None:
     _store(g, t, starts, TV(acc, acc_dt, tuple(t.blocks), -span, span))
 
 
-@family("tensor_desc", 0.9)
+@family("tensor_desc", 0.6)
 def build(g: Any) -> None:
     if g.ch.coin(0.35):
         _loop_kernel(g)
