@@ -227,17 +227,22 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
     prog = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     key = outcome.backend
     extra: dict[str, Any] | None = None
+    also: dict[str, dict[str, str]] = {}  # other verdicts a replay of the reduced case needs
     if outcome.kind == "metamorphic":
         result = reduce_metamorphic(case, outcome.backend, outcome.signature, list(variants or []), timeout,
                                     budget_s, reference, progress=prog)
         assert result.variant is not None
         extra = {"variants": [result.variant.to_json()]}
         key = f"meta:{result.variant.relation}:{outcome.backend}"
+        also = {outcome.backend: {"kind": "ok", "signature": ""}}  # the base form: no finding of its own
     elif outcome.stage == "cross-backend":
         others = [b for b in backends if b != outcome.backend]
         result = reduce_cross(case, outcome.backend, outcome.signature, others, timeout, budget_s, reference,
                               progress=prog)
         key = f"cross:{outcome.backend}"
+        from backends.registry import resolve
+
+        also = {resolve(b).name: {"kind": "ok", "signature": ""} for b in others}  # the majority
     else:
         result = reduce_case(case, outcome.backend, outcome.signature, outcome.kind, backends, timeout,
                              budget_s, progress=prog)
@@ -255,6 +260,6 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
     if corpus_dir is not None:
         from fuzz.corpus import save_case
 
-        save_case(Path(corpus_dir), result.case, {key: {"kind": outcome.kind, "signature": kept}},
+        save_case(Path(corpus_dir), result.case, {key: {"kind": outcome.kind, "signature": kept}, **also},
                   f"reduced from {case.case_id}: {summary}", extra)
     return result
