@@ -242,7 +242,7 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
         key = f"cross:{outcome.backend}"
         from backends.registry import resolve
 
-        also = {resolve(b).name: {"kind": "ok", "signature": ""} for b in others}  # the majority
+        also = {resolve(b).name: {"kind": "ok", "signature": ""} for b in [*others, outcome.backend]}
     else:
         result = reduce_case(case, outcome.backend, outcome.signature, outcome.kind, backends, timeout,
                              budget_s, progress=prog)
