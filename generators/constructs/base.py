@@ -150,9 +150,10 @@ class Construct:
     until: ClassVar[dict[str, str]] = {}
     # Backend family -> why it cannot run the construct at all.
     lacks: ClassVar[dict[str, str]] = {}
-    # Feature -> {backend family -> first release}: for a form of the construct that is younger
-    # than the construct itself (tl.flip of a non-last axis).
+    # The same, for one feature of the construct only (feature -> {family or family:arch -> ...}),
+    # e.g. fp64 dots arrived in triton 3.5 while the construct's other features are older.
     feature_since: ClassVar[dict[str, dict[str, str]]] = {}
+    feature_lacks: ClassVar[dict[str, dict[str, str]]] = {}
     # Field naming a variable the statement binds for its body (loops), for substitution.
     binds: ClassVar[str | None] = None
     # How the generator's expression trees can produce this construct.

@@ -16,7 +16,7 @@ from generators.semantics import UndefinedBehaviour, Val, fl
 from generators.values import TV
 from generators.wrapping import cast_int
 
-CAST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES
+CAST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES + S.FP8_DTYPES
 
 
 # ---- generation ----

@@ -13,7 +13,7 @@ from generators.constructs.examples import unary_case
 from generators.numerics import UNIT_ROUNDOFF, round_to
 from generators.semantics import Val
 
-CONST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES
+CONST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES + S.FP8_DTYPES
 
 
 def const_val(v: Any, dt: str) -> Val:

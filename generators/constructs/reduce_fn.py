@@ -39,7 +39,7 @@ from generators.values import TV, both_q, exact_q, limit
 
 REDUCE_COMBINES = tuple(c.name for c in COMBINES.values() if c.reduce_ok)
 VALUE_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES
-SIG_BITS = {"fp32": 24, "fp16": 11, "bf16": 8}
+SIG_BITS = {"fp32": 24, "fp16": 11, "bf16": 8, "fp64": 53}
 MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126}
 
 

@@ -41,7 +41,7 @@ LIBRARY_DTYPES = ("fp32", "fp16", "int32", "int64")
 SCAN_COMBINES = ("add", "mul", "max", "min", "xor", "or", "and", "linrec")
 FNS = LIBRARY + SCAN_COMBINES
 VALUE_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES
-SIG_BITS = {"fp32": 24, "fp16": 11, "bf16": 8}
+SIG_BITS = {"fp32": 24, "fp16": 11, "bf16": 8, "fp64": 53}
 MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126}
 
 

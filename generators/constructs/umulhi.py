@@ -56,7 +56,7 @@ class UMulHi(Construct):
     fields = {"a": expr_f(), "b": expr_f()}
     features = ("umulhi",)
     computes = True
-    productions = (ExprProduction("umulhi", 0.45, _umulhi, knob="umulhi", floats=False, min_rank=1, exotic=True),)
+    productions = (ExprProduction("umulhi", 0.6, _umulhi, knob="umulhi", floats=False, min_rank=1, exotic=True),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         a, b = tc.ty(n["a"]), tc.ty(n["b"])

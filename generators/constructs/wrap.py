@@ -137,6 +137,10 @@ def _hash(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int)
         h = wrapped("*", h, TV(typed_const(g, c, h_dt, shape), h_dt, shape, c, c), h_dt)
         d = g.ch.pick(ADD[h_dt])
         h = wrapped(g.ch.pick(["+", "+", "-"]), h, TV(typed_const(g, d, h_dt, shape), h_dt, shape, d, d), h_dt)
+        if h_dt in ("int32", "int64") and g.on("umulhi", 0.35):  # Philox-style: mix in the high half
+            c = g.ch.pick(MUL[h_dt])
+            hi = {"e": "umulhi", "a": h.e, "b": typed_const(g, c, h_dt, shape)}
+            h = TV(S.bin_("^", h.e, hi), h_dt, shape, *full_range(h_dt))
         if g.ch.coin(0.4):
             s = g.ch.integer(3, BITS[h_dt] - 2)
             sh = TV(S.bin_(">>", h.e, typed_const(g, s, h_dt, shape)), h_dt, shape, *full_range(h_dt))
@@ -149,7 +153,7 @@ def uint_expr(g: Any, leaves: list[TV], u: str, shape: tuple[int, ...], depth: i
     umax = UMAX[u]
     kinds = {"cast": 2.0, "hash": 1.2, "div": 1.0, "shift": 1.0, "bits": 1.0, "minmax": 0.6, "select": 0.5}
     if u in ("uint32", "uint64"):
-        kinds["umulhi"] = 0.8 * g.weight("umulhi")
+        kinds["umulhi"] = 1.6 * g.weight("umulhi")
     k = "cast" if depth <= 1 else g.ch.weighted(kinds)
     if k == "cast":
         near = [x for x in leaves if x.shape == shape and x.dt in S.UINT_DTYPES]
@@ -247,7 +251,7 @@ class Wrap(Construct):
     productions = (
         ExprProduction("wrap_hash", 0.5, _hash, knob="int_wrap", floats=False, min_rank=1, exotic=True),
         ExprProduction("unsigned", 0.5, _unsigned, knob="dtype_uint", min_rank=1, exotic=True),
-        ExprProduction("i1_arith", 0.4, _i1, knob="i1_arith", min_rank=1, exotic=True),
+        ExprProduction("i1_arith", 0.5, _i1, knob="i1_arith", min_rank=1, exotic=True),
     )
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
