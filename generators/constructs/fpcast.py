@@ -109,7 +109,11 @@ class FpCast(Construct):
     fields = {"x": expr_f(), "dt": dtype_f(FLOATS), "rnd": enum_f(("rtne", "rtz"), optional=True)}
     features = ("fp8_cast", "downcast_rtz")
     knobs = ("fp8_cast", "downcast_rtz", "dtype_fp64")
-    feature_lacks = {"fp8_cast": {"cuda:sm_80": "fp8e4nv needs sm_89 or later"}}
+    feature_lacks = {"fp8_cast": {"cuda:sm_80": "fp8e4nv needs sm_89 or later",
+                                  # seen on 3.9.0: x.to(fp8e4nv).to(fp16) differs from the reference's
+                                  # RNE on the interpreter only (its fp8 is uint8 storage); kept out of
+                                  # its profile until the conversion is checked against a GPU
+                                  "interpreter": "the Triton interpreter's fp8 conversions are not checked yet"}}
     productions = (
         ExprProduction("fp8_cast", 0.45, _fp8, knob="fp8_cast", floats=True, min_rank=1),
         ExprProduction("downcast_rtz", 0.3, _rtz, knob="downcast_rtz", floats=True, min_rank=1),
