@@ -192,11 +192,12 @@ def _wrap_mask2d(builder_cls: Any) -> None:
     orig_load = builder_cls.create_masked_load
     orig_store = builder_cls.create_masked_store
 
-    def create_masked_load(self: Any, ptrs: Any, mask: Any, *rest: Any) -> Any:
-        return orig_load(self, ptrs, _drop_last_row(mask), *rest)
+    # Triton passes cache/eviction hints as keywords on newer releases: forward whatever comes.
+    def create_masked_load(self: Any, ptrs: Any, mask: Any, *rest: Any, **kw: Any) -> Any:
+        return orig_load(self, ptrs, _drop_last_row(mask), *rest, **kw)
 
-    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any) -> Any:
-        return orig_store(self, ptrs, value, _drop_last_row(mask), *rest)
+    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any, **kw: Any) -> Any:
+        return orig_store(self, ptrs, value, _drop_last_row(mask), *rest, **kw)
 
     builder_cls.create_masked_load = create_masked_load
     builder_cls.create_masked_store = create_masked_store
@@ -205,8 +206,8 @@ def _wrap_mask2d(builder_cls: Any) -> None:
 def _wrap_oob_store(builder_cls: Any) -> None:
     orig_store = builder_cls.create_masked_store
 
-    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any) -> Any:
-        ret = orig_store(self, ptrs, value, mask, *rest)
+    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any, **kw: Any) -> Any:
+        ret = orig_store(self, ptrs, value, mask, *rest, **kw)
         m = np.broadcast_to(np.asarray(mask.data, dtype=bool), np.shape(ptrs.data))
         if m.all() or not m.any():
             return ret
@@ -217,7 +218,7 @@ def _wrap_oob_store(builder_cls: Any) -> None:
         extra_ptr = _with_data(ptrs, np.array([addrs[i] + step], dtype=np.asarray(ptrs.data).dtype))
         extra_val = _with_data(value, np.array([vals[i]], dtype=vals.dtype))
         extra_mask = _with_data(mask, np.array([True]))
-        orig_store(self, extra_ptr, extra_val, extra_mask, *rest)
+        orig_store(self, extra_ptr, extra_val, extra_mask, *rest, **kw)
         return ret
 
     builder_cls.create_masked_store = create_masked_store
@@ -235,9 +236,9 @@ def _drop_last_lane(mask: Any, shape: tuple[int, ...]) -> Any:
 def _wrap_warps8(builder_cls: Any) -> None:
     orig_store = builder_cls.create_masked_store
 
-    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any) -> Any:
+    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any, **kw: Any) -> Any:
         if _launch.get("num_warps") == 8:
             mask = _drop_last_lane(mask, np.shape(ptrs.data))
-        return orig_store(self, ptrs, value, mask, *rest)
+        return orig_store(self, ptrs, value, mask, *rest, **kw)
 
     builder_cls.create_masked_store = create_masked_store
