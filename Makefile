@@ -4,10 +4,10 @@ MINUTES ?= 2
 BACKENDS ?= interpreter,cuda,hip
 JOBS ?= 2
 
-.PHONY: setup fuzz test lint bench
+.PHONY: setup fuzz test lint bench fuzz-harnesses
 
 setup:
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dist]'
 	$(PY) -m fuzz setup --system
 
 fuzz: setup
@@ -21,3 +21,10 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/distributed.py
+
+# atheris on the untrusted-input boundaries: 100,000 executions of each harness.
+FUZZ_RUNS ?= 100000
+fuzz-harnesses:
+	for h in spec_validator corpus_loader store_opener; do \
+	  $(PY) -m tests.fuzz_harnesses.$$h -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=/tmp/ || exit 1; done

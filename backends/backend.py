@@ -38,7 +38,10 @@ def open_backend(name: str, **opts: Any) -> Backend:
     """Resolve `name` (see backends.registry) and return a Backend; the worker starts lazily.
 
     Options: env_python (use an external Python instead of a managed env), memory_limit_gb
-    (RLIMIT_AS of the worker; None for no limit; ignored for workers that use a GPU), log_dir
+    (resident memory of the worker's process group, watched by the orchestrator; also its RLIMIT_AS
+    where no GPU runtime is loaded; None for no limit), address_space_limit (False: the RSS watch
+    alone), confirm_deaths (False: report a worker death at once, without the confirming retry;
+    the reducer, whose finding was confirmed when found, runs many crashing candidates), log_dir
     (keep worker logs there), startup_timeout, stderr_tail_bytes, runner_options (merged into
     the runner's options, e.g. {"specialize": False, "compile_options": {"num_stages": 2}},
     or {"execute": "never"} to keep a cuda/hip backend compile-only on a GPU machine).
@@ -53,10 +56,13 @@ class Backend:
 
     def __init__(self, config: BackendConfig, *, memory_limit_gb: float | None = DEFAULT_MEMORY_LIMIT_GB,
                  log_dir: str | os.PathLike[str] | None = None, startup_timeout: float = 300.0,
-                 stderr_tail_bytes: int = 4096, runner_options: dict[str, Any] | None = None) -> None:
+                 stderr_tail_bytes: int = 4096, runner_options: dict[str, Any] | None = None,
+                 address_space_limit: bool = True, confirm_deaths: bool = True) -> None:
         self.config = config
         self.name = config.name
         self.memory_limit = int(memory_limit_gb * (1 << 30)) if memory_limit_gb else None
+        self.address_space_limit = address_space_limit
+        self.confirm_deaths = confirm_deaths
         self.startup_timeout = startup_timeout
         self.stderr_tail_bytes = stderr_tail_bytes
         self.runner_options = {**config.options, **(runner_options or {})}
@@ -72,6 +78,8 @@ class Backend:
         self._closed = False
         self.versions: dict[str, str] = {}
         self.restarts = 0
+        self.harness_events = 0  # deaths that did not reproduce, memory-limit kills, MemoryErrors
+        self.last_note = ""
         _open.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -110,20 +118,50 @@ class Backend:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"backend {self.name} is closed")
-            worker = self._ensure_worker()
             wire = case.to_wire()
-            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-            t0 = time.monotonic()
-            reply = worker.run(wire, options, timeout)
-            wall = time.monotonic() - t0
-            if reply.kind == "result" and reply.result.pop("worker_restart", False):
-                worker.close(grace=10.0)  # it exits by itself; let it tear down its device
-                self._worker = None
-            elif reply.kind != "result" or not worker.alive():
-                worker.kill()
-                self._worker = None
-            tail = read_log_tail(self.log_path, log_start, self.stderr_tail_bytes)
+            reply, wall, tail = self._attempt(wire, options, timeout)
+            if reply.kind == "died" and self.confirm_deaths:
+                # A death is a finding only when it reproduces: an outside kill -9 or the OOM
+                # killer ends one attempt, not the kernel. Retry once on a fresh worker.
+                first = reply
+                reply, wall2, tail = self._attempt(wire, options, timeout)
+                wall += wall2
+                if reply.kind == "died" and reply.signal == signal.SIGKILL and first.signal == signal.SIGKILL:
+                    return self._harness("worker killed by SIGKILL twice with no memory limit hit (killed "
+                                         "from outside, or by the kernel's OOM killer): a harness event",
+                                         reply.stage, wall, tail)
+                if reply.kind != "died":
+                    self.harness_events += 1
+                    self.last_note = f"worker died once ({_death(first)}) and the retry did not: a harness event"
+            if reply.kind == "memory":
+                return self._harness(f"worker exceeded its memory limit ({reply.result.get('rss', 0) >> 20} MiB "
+                                     f"resident > {(self.memory_limit or 0) >> 20} MiB): a harness event",
+                                     reply.stage, wall, tail)
+            if reply.kind == "result" and reply.result.get("exc_type") == "MemoryError":
+                return self._harness("MemoryError inside the worker (its memory limit): a harness event, "
+                                     "not a diagnostic", str(reply.result.get("stage", "")), wall, tail)
             return self._to_result(case, reply, wall, tail, timeout)
+
+    def _attempt(self, wire: dict[str, Any], options: dict[str, Any] | None,
+                 timeout: float) -> tuple[Reply, float, str]:
+        worker = self._ensure_worker()
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        t0 = time.monotonic()
+        reply = worker.run(wire, options, timeout)
+        wall = time.monotonic() - t0
+        if reply.kind == "result" and reply.result.pop("worker_restart", False):
+            worker.close(grace=10.0)  # it exits by itself; let it tear down its device
+            self._worker = None
+        elif reply.kind != "result" or not worker.alive():
+            worker.kill()
+            self._worker = None
+        return reply, wall, read_log_tail(self.log_path, log_start, self.stderr_tail_bytes)
+
+    def _harness(self, message: str, stage: str, wall: float, tail: str) -> RunResult:
+        """Our own failure to run the case (never a finding): status "harness"."""
+        self.harness_events += 1
+        return RunResult(backend=self.name, status="harness", stage=stage, message=message, wall_s=wall,
+                         stderr_tail=tail, versions=dict(self.versions))
 
     def _ensure_worker(self) -> WorkerProcess:
         if self._worker is not None and self._worker.alive():
@@ -133,7 +171,7 @@ class Backend:
             self.restarts += 1
         python = str(ensure_env(self.config.env))
         w = WorkerProcess(python, self.config.runner, self.runner_options, self.log_path,
-                          self._scratch, self._worker_env(), self.memory_limit)
+                          self._scratch, self._worker_env(), self.memory_limit, self.address_space_limit)
         w.start(self.startup_timeout)
         self.versions = dict(w.info.get("versions", {}))
         self._worker = w
@@ -175,7 +213,9 @@ class Backend:
         r.traceback = str(res.get("traceback", ""))
         r.executed = bool(res.get("executed", False))
         r.compile_s = float(res.get("compile_s", 0.0))
+        r.launch_s = float(res.get("launch_s", 0.0))
         r.run_s = float(res.get("run_s", 0.0))
+        r.launcher = str(res.get("launcher", ""))
         r.artifacts = {str(k): str(v) for k, v in (res.get("artifacts") or {}).items()}
         r.versions.update({str(k): str(v) for k, v in (res.get("versions") or {}).items()})
         for name, data in (res.get("outputs") or {}).items():
@@ -185,6 +225,15 @@ class Backend:
         if r.status != "ok":
             r.stderr_tail = tail
         return r
+
+
+def _death(reply: Reply) -> str:
+    if reply.signal is not None:
+        try:
+            return signal.Signals(reply.signal).name
+        except ValueError:
+            return f"signal {reply.signal}"
+    return f"exit code {reply.exit_code}"
 
 
 @atexit.register

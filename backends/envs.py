@@ -15,6 +15,7 @@ backend version lives in its own interpreter:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -28,8 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["EnvError", "EnvSpec", "ensure_env", "env_dir", "envs_home", "home", "is_installed",
-           "python_path"]
+__all__ = ["EnvError", "EnvRow", "EnvSpec", "ensure_env", "env_dir", "envs_home", "home", "is_installed",
+           "list_envs", "python_path", "remove_env"]
 
 MARKER = "tritondiff-env.json"
 PIP_TAIL_LINES = 30
@@ -47,12 +48,20 @@ class EnvSpec:
     requirements: tuple[str, ...] = ()
     external_python: str | None = None
     extra_pip_args: tuple[str, ...] = field(default=())
+    # Managed envs whose site-packages this one also sees (a .pth file), e.g. one torch shared
+    # by every triton release: pip then finds those pins satisfied and installs only the rest.
+    shared: tuple[EnvSpec, ...] = field(default=())
+    # Set for backends that only run in an env the user points at (no registry here has them):
+    # what to install and which flag to pass, said when no external python was given.
+    external_only: str = ""
 
     @property
     def managed(self) -> bool:
         return self.external_python is None
 
     def describe(self) -> str:
+        if self.managed and self.external_only:
+            return f"external env required: {self.external_only}"
         if self.managed:
             return f"managed env {self.name!r} ({' '.join(self.requirements)})"
         return f"external python {self.external_python}"
@@ -70,13 +79,15 @@ def envs_home() -> Path:
 
 def env_dir(spec: EnvSpec) -> Path | None:
     """The venv directory of a managed env; None for an external one."""
-    return envs_home() / spec.name if spec.managed else None
+    return envs_home() / spec.name if spec.managed and not spec.external_only else None
 
 
 def python_path(spec: EnvSpec) -> Path:
     """The interpreter a worker for this env is started with (it may not exist yet)."""
     if spec.external_python is not None:
         return Path(spec.external_python)
+    if spec.external_only:
+        raise EnvError(spec.external_only)
     d = env_dir(spec)
     assert d is not None
     return d / "bin" / "python"
@@ -95,6 +106,8 @@ def _marker_ok(spec: EnvSpec) -> bool:
 
 def is_installed(spec: EnvSpec) -> bool:
     """True when the env can start a worker now, without building anything."""
+    if spec.external_only and spec.managed:
+        return False
     if not spec.managed:
         p = python_path(spec)
         return p.is_file() and os.access(p, os.X_OK)
@@ -103,6 +116,8 @@ def is_installed(spec: EnvSpec) -> bool:
 
 def ensure_env(spec: EnvSpec, log: Callable[[str], None] | None = None) -> Path:
     """Return the env's python, building the managed venv first if needed."""
+    if spec.external_only and spec.managed:
+        raise EnvError(spec.external_only)
     py = python_path(spec)
     if not spec.managed:
         if not py.exists():
@@ -111,6 +126,7 @@ def ensure_env(spec: EnvSpec, log: Callable[[str], None] | None = None) -> Path:
             raise EnvError(f"external python {py} is not executable")
         return py
     if _marker_ok(spec):
+        _touch_used(spec)
         return py
     envs_home().mkdir(parents=True, exist_ok=True)
     with _file_lock(envs_home() / f".{spec.name}.lock"):
@@ -158,6 +174,11 @@ def _build(spec: EnvSpec, log: Callable[[str], None]) -> None:
         if rc != 0:
             shutil.rmtree(d, ignore_errors=True)
             raise EnvError(f"`{base} -m venv {d}` failed (exit {rc}):\n{_tail(pip_log)}")
+        try:
+            _link_shared(spec, d, log)
+        except EnvError:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
         cmd = [str(d / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
                "--no-input", *spec.extra_pip_args, *spec.requirements]
         out.write("$ " + " ".join(cmd) + "\n")
@@ -173,11 +194,48 @@ def _build(spec: EnvSpec, log: Callable[[str], None]) -> None:
     log(f"tritondiff: env {spec.name!r} ready in {time.monotonic() - t0:.0f}s")
 
 
+def site_packages(py: Path) -> Path:
+    """The purelib directory of an interpreter (where a .pth file takes effect)."""
+    try:
+        res = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EnvError(f"cannot ask {py} for its site-packages: {e}") from None
+    if res.returncode != 0 or not res.stdout.strip():
+        raise EnvError(f"cannot ask {py} for its site-packages: {res.stderr.strip()[-300:]}")
+    return Path(res.stdout.strip())
+
+
+def _link_shared(spec: EnvSpec, d: Path, log: Callable[[str], None]) -> None:
+    """Build the shared envs first, then point this venv at their site-packages."""
+    if not spec.shared:
+        return
+    lines = []
+    for base in spec.shared:
+        lines.append(str(site_packages(ensure_env(base, log))))
+    (site_packages(d / "bin" / "python") / "tritondiff-shared.pth").write_text("\n".join(lines) + "\n")
+
+
+USED = ".tritondiff-last-used"
+
+
+def _touch_used(spec: EnvSpec) -> None:
+    """Record that the env served a backend (for `tritondiff envs --remove-unused`)."""
+    d = env_dir(spec)
+    if d is None:
+        return
+    with contextlib.suppress(OSError):
+        (d / USED).touch()
+    for base in spec.shared:
+        _touch_used(base)
+
+
 def _write_marker(spec: EnvSpec, adopted: bool) -> None:
     d = env_dir(spec)
     assert d is not None
     tmp = d / (MARKER + ".tmp")
     tmp.write_text(json.dumps({"requirements": list(spec.requirements), "adopted": adopted,
+                               "shared": [b.name for b in spec.shared],
                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
     tmp.replace(d / MARKER)
 
@@ -230,3 +288,66 @@ def _pins_satisfied(py: Path, requirements: tuple[str, ...]) -> bool:
         if want is not None and have.split("+", 1)[0] != want.split("+", 1)[0]:
             return False
     return True
+
+
+@dataclass
+class EnvRow:
+    """One managed env on disk, for `tritondiff envs`."""
+
+    name: str
+    path: str
+    bytes: int
+    requirements: list[str]
+    shared: list[str]  # shared envs it links
+    used_by: list[str]  # envs that link it
+    created: str
+    last_used: float | None  # epoch seconds of the last backend start, if recorded
+
+
+def _dir_bytes(d: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(d):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, f)).st_size
+    return total
+
+
+def list_envs(sizes: bool = True) -> list[EnvRow]:
+    """Every managed env under envs_home(), with sizes and who shares what."""
+    rows: list[EnvRow] = []
+    if not envs_home().is_dir():
+        return rows
+    for d in sorted(envs_home().iterdir()):
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        try:
+            data = json.loads((d / MARKER).read_text())
+        except (OSError, ValueError):
+            data = {}
+        used = d / USED
+        rows.append(EnvRow(d.name, str(d), _dir_bytes(d) if sizes else 0, list(data.get("requirements", [])),
+                           list(data.get("shared", [])), [], str(data.get("created", "?")),
+                           used.stat().st_mtime if used.exists() else None))
+    by_name = {r.name: r for r in rows}
+    for r in rows:
+        for s in r.shared:
+            if s in by_name:
+                by_name[s].used_by.append(r.name)
+    return rows
+
+
+def remove_env(name: str) -> None:
+    """Delete a managed env; a shared env still linked by another env is refused."""
+    if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", name):
+        raise EnvError(f"{name!r} is not an env name")
+    rows = {r.name: r for r in list_envs(sizes=False)}
+    if name not in rows:
+        raise EnvError(f"no managed env {name!r} under {envs_home()} (see `tritondiff envs`)")
+    users = rows[name].used_by
+    if users:
+        raise EnvError(f"env {name!r} is shared by {', '.join(users)}: remove those first")
+    with _file_lock(envs_home() / f".{name}.lock"):
+        shutil.rmtree(envs_home() / name)
+    with contextlib.suppress(OSError):
+        (envs_home() / f"{name}.pip.log").unlink()

@@ -19,6 +19,15 @@ backend never uses them. This module runs inside the worker, like any runner.
   do not count), the worker reports stage "compile" and sends itself SIGSEGV.
 * fault-hang — timeout. When the kernel module contains a `for` loop, the worker reports stage
   "compile" and sleeps forever (the orchestrator's per-case timeout must kill it).
+* fault-runtime-scale — miscompile that depends on how a scalar is passed (the SpacemiT report:
+  `acc * sm_scale` broke or worked as sm_scale was a runtime argument, a constexpr or a literal).
+  The same AST rewrite as fault-drop-scalar-mul, applied only to products with a *runtime* fp32
+  scalar argument: `X * s` with `s: tl.constexpr`, or the literal, stays right. Only a
+  metamorphic oracle (runtime scalar <-> constexpr <-> literal) sees it without a reference.
+* fault-warps8 — miscompile only when the kernel is launched with num_warps == 8 (a layout bug of
+  one warp count). Wraps `create_masked_store`: at num_warps 8 the last masked-in lane (in
+  row-major order) of every store is dropped, so that element keeps its old value. Lanes are only
+  removed, so it stays in bounds.
 * fault-oob-store — out-of-bounds write. Wraps `create_masked_store`: after a masked store with
   at least one False lane and one True lane, it also writes the value stored at the highest
   masked-in address to the element just past it. For a tail block this lands in the guard
@@ -57,13 +66,10 @@ def prepare(options: dict) -> dict:
     """Start the real interpreter runner, then install this backend's fault."""
     info = triton_runner.prepare(options)
     kind = options["fault"]
-    if kind in ("mask2d", "oob-store") and kind not in _installed:
+    if kind in ("mask2d", "oob-store", "warps8") and kind not in _installed:
         from triton.runtime.interpreter import InterpreterBuilder
 
-        if kind == "mask2d":
-            _wrap_mask2d(InterpreterBuilder)
-        else:
-            _wrap_oob_store(InterpreterBuilder)
+        {"mask2d": _wrap_mask2d, "oob-store": _wrap_oob_store, "warps8": _wrap_warps8}[kind](InterpreterBuilder)
         _installed.add(kind)
     info.setdefault("versions", {})["fault"] = kind
     return info
@@ -80,10 +86,20 @@ def run_case(case: dict, options: dict) -> dict:
         report_stage("compile")
         while True:
             time.sleep(3600)
-    if kind == "drop-scalar-mul" and tree is not None:
-        scalars = {a["name"] for a in case["args"] if a["kind"] in ("scalar", "constexpr")}
-        case = dict(case, source=drop_scalar_mul(tree, case["kernel_name"], scalars))
+    if kind in ("drop-scalar-mul", "runtime-scale") and tree is not None:
+        case = dict(case, source=drop_scalar_mul(tree, case["kernel_name"], fault_scalars(kind, case["args"])))
+    _launch["num_warps"] = int(case.get("num_warps", 4))
     return triton_runner.run_case(case, options)
+
+
+_launch: dict[str, int] = {}  # the launch in flight, read by the interpreter-level faults
+
+
+def fault_scalars(kind: str, args: list[dict]) -> set[str]:
+    """Names of the scalar parameters whose products the double drops."""
+    if kind == "runtime-scale":
+        return {a["name"] for a in args if a["kind"] == "scalar" and a["dtype"] in ("fp32", "fp16", "bf16", "fp64")}
+    return {a["name"] for a in args if a["kind"] in ("scalar", "constexpr")}
 
 
 def needs_restart() -> bool:
@@ -203,5 +219,25 @@ def _wrap_oob_store(builder_cls: Any) -> None:
         extra_mask = _with_data(mask, np.array([True]))
         orig_store(self, extra_ptr, extra_val, extra_mask, *rest)
         return ret
+
+    builder_cls.create_masked_store = create_masked_store
+
+
+def _drop_last_lane(mask: Any, shape: tuple[int, ...]) -> Any:
+    m = np.array(np.broadcast_to(np.asarray(mask.data, dtype=bool), shape))
+    on = np.flatnonzero(m)
+    if on.size == 0:
+        return mask
+    m.flat[on[-1]] = False
+    return _with_data(mask, m)
+
+
+def _wrap_warps8(builder_cls: Any) -> None:
+    orig_store = builder_cls.create_masked_store
+
+    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any) -> Any:
+        if _launch.get("num_warps") == 8:
+            mask = _drop_last_lane(mask, np.shape(ptrs.data))
+        return orig_store(self, ptrs, value, mask, *rest)
 
     builder_cls.create_masked_store = create_masked_store

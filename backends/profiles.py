@@ -21,6 +21,11 @@ def _family_version(backend: str) -> tuple[str, str]:
     return (m.group(1), m.group(2) or "") if m else (backend, "")
 
 
+def _arch(backend: str) -> str:
+    m = re.search(r":(\w+)$", backend)
+    return m.group(1) if m else ""
+
+
 def _ascend_profile(version: str) -> dict[str, str]:
     path = Path(__file__).parent / "ascend" / f"profile_{version or '3.2.0'}.json"
     if not path.exists():
@@ -35,18 +40,22 @@ def unsupported_reason(backend: str, features: list[str]) -> str | None:
     family, version = _family_version(backend)
     if family.startswith("fault-"):
         family = "interpreter"  # the doubles are the interpreter with one injected defect
+    if not version:  # a bare name means the family's default release
+        from backends.registry import ASCEND_VERSIONS, DEFAULT_TRITON
+
+        version = ASCEND_VERSIONS[0] if family == "ascend" else DEFAULT_TRITON if family in PACKAGE_OF else ""
     measured = _ascend_profile(version) if family == "ascend" else {}
     for f in features:
         if f in measured:
             return f"{f}: {measured[f]}"
-        why = registry_reason(family, version, f)
+        why = registry_reason(family, version, f, _arch(backend))
         if why:
             return f"{f}: {why}"
     return None
 
 
-def registry_reason(family: str, version: str, feature: str) -> str | None:
-    """What the construct registry says about running `feature` on family@version."""
+def registry_reason(family: str, version: str, feature: str, arch: str = "") -> str | None:
+    """What the construct registry says about running `feature` on family@version[:arch]."""
     from generators.constructs import feature_owners
     from generators.features import CORE_LACKS
 
@@ -54,12 +63,21 @@ def registry_reason(family: str, version: str, feature: str) -> str | None:
     core = CORE_LACKS.get(feature, {})
     if family in core or package in core:
         return core.get(family) or core[package]
+    keys = [f"{family}:{arch}", family, package] if arch else [family, package]
     for c in feature_owners().get(feature, []):
-        if family in c.lacks or package in c.lacks:
-            return c.lacks.get(family) or c.lacks[package]
-        first = c.since.get(package)
+        lacks = {**c.lacks, **c.feature_lacks.get(feature, {})}
+        for k in keys:
+            if k in lacks:
+                return lacks[k]
+        first = c.feature_since.get(feature, {}).get(package) or c.since.get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{c.name} needs {package} >= {first}"
+        first = c.feature_since.get(feature, {}).get(package)
+        if first and version and release_key(version) < release_key(first):
+            return f"{feature} needs {package} >= {first}"
+        gone = c.until.get(package)
+        if gone and version and release_key(version) >= release_key(gone):
+            return f"{c.name} was removed in {package} {gone}"
     return None
 
 
@@ -71,3 +89,21 @@ def release_key(version: str) -> tuple[int, ...]:
     nums = tuple(int(x) for x in m.group(1).split("."))
     nums = nums + (0,) * (3 - len(nums))
     return nums + ((0, int(m.group(2))) if m.group(2) else (1, 0))
+
+
+def campaign_weights(backends: list[str], weights: dict[str, float] | None) -> dict[str, float] | None:
+    """Weights with every feature that no backend of the campaign can run set to 0.
+
+    Why: a case using a construct none of the campaign's releases has would only come out
+    `unsupported` everywhere; the registry knows that before generating it."""
+    from generators import FEATURES
+
+    if not backends:
+        return weights
+    out = dict(weights or {})
+    for f in FEATURES:
+        if out.get(f) == 0.0:
+            continue
+        if all(unsupported_reason(b, [f]) for b in backends):
+            out[f] = 0.0
+    return out if out != (weights or {}) else weights

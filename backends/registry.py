@@ -1,8 +1,8 @@
 """Backend names → BackendConfig: which runner, in which environment, with which options.
 
 Grammar: `family[@version][:arch]`, e.g. `interpreter`, `cuda@3.1.0`, `cuda:sm_89`,
-`cuda@3.4.0:sm_80`, `hip:gfx90a`, `ascend@3.2.0rc4`, `fault-hang`. A missing version means the
-family's default; every name is canonicalised (`cuda` → `cuda@3.9.0:sm_90`) so that results
+`cuda@3.4.0:sm_80`, `hip:gfx90a`, `ascend@3.2.0rc4`, `smt` (external env only), `fault-hang`.
+A missing version means the family's default; every name is canonicalised (`cuda` → `cuda@3.9.0:sm_90`) so that results
 stored under either spelling are the same backend. This module runs in the orchestrator and
 never imports triton.
 """
@@ -31,7 +31,13 @@ ASCEND_ARCHS = ("Ascend910B3",)
 # only has another build (e.g. `torch==2.13.0+cpu` from an extra index).
 TORCH_REQ = os.environ.get("TRITONDIFF_TORCH_REQ", "torch==2.13.0")
 
-FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "oob-store")
+FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "oob-store", "runtime-scale", "warps8")
+# Triton forks whose device is the CPU (backends/cpufork/): only in an env the user points at.
+CPU_FORKS = {
+    "smt": "spine-triton (SpacemiT's SMT backend; from SpacemiT's own package index)",
+    "triton-shared": "triton-shared (Triton with the triton-shared CPU reference backend)",
+    "triton-cpu": "triton-cpu (Triton's CPU backend fork)",
+}
 ALL_DTYPES = ("fp32", "fp16", "bf16", "fp64", "int8", "int16", "int32", "int64", "int1")
 
 _VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
@@ -56,7 +62,7 @@ class BackendConfig:
     """Everything needed to start a worker for one backend and tell it how to run cases."""
 
     name: str  # canonical: family@version[:arch]
-    family: str  # interpreter | cuda | hip | ascend | fault
+    family: str  # interpreter | cuda | hip | ascend | cpufork | fault
     version: str
     options: dict[str, Any] = field(default_factory=dict, hash=False)  # passed to the runner
     env: EnvSpec = field(default_factory=lambda: EnvSpec("none"))
@@ -87,7 +93,13 @@ def _release(version: str) -> tuple[int, int]:
 def _triton_env(version: str) -> EnvSpec:
     # Triton 3.0 and 3.1's interpreter silently loads zeros and drops stores under numpy 2.
     numpy_req = "numpy<2" if _release(version) < (3, 2) else "numpy"
-    return EnvSpec(f"triton-{version}", (f"triton=={version}", numpy_req, TORCH_REQ))
+    return EnvSpec(f"triton-{version}", (f"triton=={version}", numpy_req, TORCH_REQ), shared=(torch_env(),))
+
+
+def torch_env() -> EnvSpec:
+    """One torch for every managed triton release (about 0.9 GB saved per release)."""
+    pin = TORCH_REQ.split("==", 1)[-1].replace("+", "-") or "any"
+    return EnvSpec(f"shared-torch-{pin}", (TORCH_REQ,))
 
 
 def _ascend_env(version: str) -> EnvSpec:
@@ -104,11 +116,29 @@ def _family_defaults() -> dict[str, dict[str, Any]]:
     }
 
 
-FAMILIES = ("interpreter", "cuda", "hip", "ascend", *(f"fault-{k}" for k in FAULT_KINDS))
+FAMILIES = ("interpreter", "cuda", "hip", "ascend", *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS))
+
+
+def external_env_hint(flavor: str) -> str:
+    """What to install and which flag to pass for a CPU-fork backend (docs/smt.md has the rest)."""
+    return (f"backend {flavor!r} runs only in an environment you point tritondiff at: a Python where "
+            f"{CPU_FORKS[flavor]} is installed, with numpy and torch; pass it as "
+            f"`--env-python {flavor}=/path/to/python` (see docs/smt.md)")
+
+
+def _external_python(name: str, canonical: str, family: str) -> str | None:
+    """$TRITONDIFF_ENV_PYTHON (`smt=/opt/smt/bin/python,cuda=/usr/bin/python3`): the Python for a
+    backend named as typed, by its canonical name, or by its family."""
+    for item in os.environ.get("TRITONDIFF_ENV_PYTHON", "").split(","):
+        key, _, py = item.partition("=")
+        if py.strip() and key.strip() in (name.strip(), canonical, family):
+            return py.strip()
+    return None
 
 
 def resolve(name: str, env_python: str | None = None) -> BackendConfig:
-    """Parse a backend name into its config; `env_python` makes the env external."""
+    """Parse a backend name into its config; `env_python` (or $TRITONDIFF_ENV_PYTHON) makes the
+    env external."""
     m = re.fullmatch(r"\s*([A-Za-z0-9_\-]+)(?:@([^:\s]+))?(?::([A-Za-z0-9_]+))?\s*", name)
     if not m:
         raise UnknownBackend(f"cannot parse backend name {name!r}: expected family[@version][:arch], "
@@ -116,8 +146,11 @@ def resolve(name: str, env_python: str | None = None) -> BackendConfig:
     family, version, arch = m.group(1), m.group(2), m.group(3)
     if family.startswith("fault-"):
         cfg = _fault_config(family, version, arch)
+    elif family in CPU_FORKS:
+        cfg = _cpufork_config(family, version, arch)
     else:
         cfg = _plain_config(family, version, arch)
+    env_python = env_python or _external_python(name, cfg.name, family)
     if env_python:
         cfg = BackendConfig(cfg.name, cfg.family, cfg.version, cfg.options,
                             EnvSpec(f"external:{env_python}", external_python=env_python),
@@ -165,6 +198,19 @@ def _plain_config(family: str, version: str | None, arch: str | None) -> Backend
                          d["runner"], Capabilities(compile=True, execute=True, dtypes=dtypes))
 
 
+def _cpufork_config(flavor: str, version: str | None, arch: str | None) -> BackendConfig:
+    """`smt`, `smt@<release>`: the version is a label checked against the env's own release."""
+    if arch:
+        raise UnknownBackend(f"backend {flavor!r} takes no arch (got {arch!r}); its env decides the CPU")
+    if version:
+        _check_version(flavor, version)
+    opts = {"family": "cpufork", "flavor": flavor, "version": version or ""}
+    name = f"{flavor}@{version}" if version else flavor
+    return BackendConfig(name, "cpufork", version or "", opts,
+                         EnvSpec(f"{flavor}-external", external_only=external_env_hint(flavor)),
+                         "backends.cpufork.runner", Capabilities(compile=True, execute=True))
+
+
 def _fault_config(family: str, version: str | None, arch: str | None) -> BackendConfig:
     kind = family[len("fault-"):]
     if kind not in FAULT_KINDS:
@@ -182,7 +228,7 @@ def _fault_config(family: str, version: str | None, arch: str | None) -> Backend
 def list_backends() -> list[BackendInfo]:
     """Default backends of every family, plus every version that has a managed env here."""
     names = ["interpreter", *(f"cuda:{a}" for a in CUDA_ARCHS), *(f"hip:{a}" for a in HIP_ARCHS),
-             *(f"ascend@{v}" for v in ASCEND_VERSIONS), *(f"fault-{k}" for k in FAULT_KINDS)]
+             *(f"ascend@{v}" for v in ASCEND_VERSIONS), *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS)]
     extra: list[str] = []
     if envs_home().is_dir():
         for d in sorted(envs_home().iterdir()):
@@ -193,6 +239,7 @@ def list_backends() -> list[BackendInfo]:
     rows = []
     for n in names + extra:
         cfg = resolve(n)
-        rows.append(BackendInfo(cfg.name, cfg.family, cfg.version, str(env_dir(cfg.env)),
-                                is_installed(cfg.env)))
+        env = f"external: --env-python {n}=PYTHON (docs/smt.md)" if cfg.family == "cpufork" else \
+            str(env_dir(cfg.env))
+        rows.append(BackendInfo(cfg.name, cfg.family, cfg.version, env, is_installed(cfg.env)))
     return rows

@@ -14,7 +14,8 @@ class RunResult:
 
     status: "ok" (compiled, and executed if the backend executes), "error" (the backend raised at
     `stage`), "crash" (the worker died: `signal` or exit code), "timeout", "unsupported" (outside
-    the backend's or our pipeline's profile: never a finding).
+    the backend's or our pipeline's profile: never a finding), "harness" (tritondiff could not run it:
+    a worker killed from outside or by the OOM killer twice, its memory limit; never a finding).
     """
 
     backend: str
@@ -29,10 +30,12 @@ class RunResult:
     executed: bool = False
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # padded: guard + data + guard
     compile_s: float = 0.0
+    launch_s: float = 0.0  # loading the binary and starting the kernel (GPU runs)
     run_s: float = 0.0
     wall_s: float = 0.0
     artifacts: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    launcher: str = ""  # GPU runs: "direct" (tritondiff's generic launcher) or "triton: why"
 
     def to_json(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "outputs"}

@@ -8,7 +8,8 @@ wire case (see `generators.case.KernelCase.to_wire`) into a result dict; failure
 Result dict of a successful run:
     {"status": "ok", "executed": bool,
      "outputs": {buffer_name: bytes},  # the *padded* buffer: guard + data + guard (see below)
-     "compile_s": float, "run_s": float, "artifacts": {"ttir": str, ...}, "versions": {...}}
+     "compile_s": float, "launch_s": float, "run_s": float, "artifacts": {"ttir": str, ...},
+     "versions": {...}, "launcher": str}  # launcher: GPU runs only, "direct" or "triton: why"
 Every buffer is laid out as GUARD_ELEMS canary elements (bytes 0xA5), the data, then GUARD_ELEMS
 canary elements; the kernel receives a pointer to the data. Oracles check the canaries.
 """
@@ -23,6 +24,8 @@ CANARY_BYTE = 0xA5
 STORAGE = {
     "fp32": np.float32, "fp16": np.float16, "bf16": np.uint16, "fp64": np.float64,
     "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "int1": np.bool_,
+    "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "fp8e4nv": np.uint8, "fp8e5": np.uint8,  # fp8 as its bit pattern, like bf16
 }
 
 
@@ -59,9 +62,10 @@ def padded_host_buffer(buf: dict) -> np.ndarray:
 
 def ok_result(outputs: dict[str, bytes], executed: bool, compile_s: float, run_s: float,
               artifacts: dict[str, str] | None = None,
-              versions: dict[str, str] | None = None) -> dict:
+              versions: dict[str, str] | None = None, launch_s: float = 0.0) -> dict:
     return {"status": "ok", "executed": executed, "outputs": outputs, "compile_s": compile_s,
-            "run_s": run_s, "artifacts": artifacts or {}, "versions": versions or {}}
+            "launch_s": launch_s, "run_s": run_s, "artifacts": artifacts or {},
+            "versions": versions or {}}
 
 
 # Stage progress: the worker installs a hook that forwards each stage to the orchestrator, so a

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from backends.runner_api import Unsupported, ok_result, report_stage
-from backends.triton_common import TRITON_TYPE, artifacts_of, scalar_value, stage_error
+from backends.triton_common import TRITON_TYPE, artifacts_of, launch_options, scalar_value, stage_error
 
 
 def find_hip_lld(triton_version: str) -> str | None:
@@ -45,7 +45,8 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
         target = GPUTarget("cuda", options["capability"], options["warp_size"])
     else:
         target = GPUTarget("hip", options["arch"], options["warp_size"])
-    compile_opts = {"num_warps": case.get("num_warps", 4), **options.get("compile_options", {})}
+    compile_opts = {"num_warps": case.get("num_warps", 4), **options.get("compile_options", {}),
+                    **launch_options(case, options["family"])}
     if options["family"] == "hip" and lld_missing:
         raise Unsupported(lld_missing)
     stage = {"now": "compile"}  # backend set-up before make_ir is not the frontend

@@ -10,7 +10,9 @@ it works in any managed or external triton env from 3.0 to 3.9.
   the signature/constexpr/attribute formats differ across releases, see backends.triton_compile.
 
 Stage attribution: source import and Triton's AST→TTIR frontend → "frontend"; MLIR passes,
-LLVM, ptxas → "compile"; starting the kernel → "launch"; running it and synchronising → "run".
+LLVM, ptxas → "compile"; loading the binary, packing the arguments and enqueueing the kernel
+(with Triton's own launcher: building that launcher too) → "launch"; waiting for the kernel and
+copying the buffers back → "run". Each has its own time in the result.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from backends.runner_api import (
     padded_host_buffer,
     report_stage,
 )
-from backends.triton_common import artifacts_of, scalar_value, stage_error
+from backends.triton_common import artifacts_of, launch_options, scalar_value, stage_error
 from backends.triton_compile import compile_only, find_hip_lld
 
 _state: dict[str, Any] = {}
+TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
 _counter = itertools.count()
 
 
@@ -62,6 +65,9 @@ def prepare(options: dict) -> dict:
         gpu = _matching_gpu(torch, options)
     if family == "hip" and gpu is None:
         _state["hip_lld_missing"] = find_hip_lld(str(triton.__version__))
+    if gpu is not None and hasattr(triton, "set_allocator"):
+        # Kernels that build tensor descriptors on the device need global scratch memory.
+        triton.set_allocator(lambda size, _align, _stream: torch.empty(size, device="cuda", dtype=torch.int8))
     tmp = tempfile.mkdtemp(prefix="tritondiff-kernels-")
     _state.update(family=family, triton=triton, torch=torch, gpu=gpu, tmp=tmp, options=options)
     versions = _versions(triton, torch, options, gpu)
@@ -221,8 +227,8 @@ def _make_args(case: dict, device: str) -> tuple[list[Any], dict[str, Any]]:
         if a["kind"] == "ptr":
             buf = case["buffers"][a["buffer"]]
             t = padded[a["buffer"]]
-            if buf["dtype"] == "bf16":
-                t = t.view(torch.bfloat16)
+            if buf["dtype"] in TORCH_VIEW:  # stored as bit patterns
+                t = t.view(getattr(torch, TORCH_VIEW[buf["dtype"]]))
             args.append(t[GUARD_ELEMS:GUARD_ELEMS + buf["size"]])
         elif a["kind"] == "scalar":
             args.append(scalar_value(a))
@@ -282,11 +288,16 @@ def _interpreter_stage(e: BaseException) -> str:
 
 
 def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
-    """Compile via a warmup launch, then launch for real on padded device buffers."""
+    """Compile via a warmup launch, then launch for real on padded device buffers.
+
+    The launch goes through backends.cuda_launch (no per-signature launcher build) unless the
+    options ask for Triton's own (`launcher: "triton"`) or the kernel is outside what it mirrors;
+    the result's "launcher" says which ran, and why Triton's when it did.
+    """
     torch = _state["torch"]
     grid = tuple(case["grid"])
     nw = case.get("num_warps", 4)
-    extra = dict(options.get("compile_options", {}))
+    extra = {**options.get("compile_options", {}), **launch_options(case, options["family"])}
     args, padded = _make_args(case, "cuda")
     report_stage("frontend")
     t0 = time.perf_counter()
@@ -300,11 +311,15 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     artifacts = artifacts_of(getattr(kernel, "asm", {}) or {})
     report_stage("launch")
     t1 = time.perf_counter()
-    try:
-        fn[grid](*args, num_warps=nw, **extra)
-    except Exception as e:
-        raise stage_error("launch", e, artifacts) from e
+    loaded, launcher = _direct_launch(kernel, args, grid, options)
+    if loaded is None:
+        try:
+            fn[grid](*args, num_warps=nw, **extra)
+        except Exception as e:
+            raise stage_error("launch", e, artifacts) from e
+    launch_s = time.perf_counter() - t1
     report_stage("run")
+    t2 = time.perf_counter()
     try:
         torch.cuda.synchronize()
         outputs = _outputs(padded)
@@ -313,8 +328,55 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
         # A device fault poisons the CUDA context: this worker cannot run another case.
         _state["poisoned"] = True
         raise err from e
-    run_s = time.perf_counter() - t1
-    return ok_result(outputs, executed=True, compile_s=compile_s, run_s=run_s, artifacts=artifacts)
+    run_s = time.perf_counter() - t2
+    if loaded is not None:
+        _state["driver"].unload(loaded)
+    res = ok_result(outputs, executed=True, compile_s=compile_s, run_s=run_s, artifacts=artifacts,
+                    launch_s=launch_s)
+    res["launcher"] = launcher
+    return res
+
+
+def _direct_launch(kernel: Any, args: list[Any], grid: tuple[int, ...], options: dict) -> tuple[Any, str]:
+    """Launch through the generic launcher; (None, "triton: why") when Triton's own must do it.
+
+    Only a launch the driver accepted counts: when loading or enqueueing fails, nothing ran, and
+    Triton's own launch then reports the failure exactly as a Triton user would see it.
+    """
+    from backends import cuda_launch as cl
+
+    if options.get("launcher", "direct") == "triton":
+        return None, "triton: asked for"
+    why = _state.get("driver_missing")
+    if why is None and _state["family"] != "cuda":
+        why = f"the generic launcher covers cuda, not {_state['family']}"
+    if why is None and _state.get("driver") is None:
+        try:
+            _state["driver"] = cl.CudaDriver()
+        except (OSError, AttributeError) as e:
+            why = _state["driver_missing"] = f"libcuda not usable through ctypes: {e}"
+    if why is None:
+        torch = _state["torch"]
+        drv = _state["driver"]
+        loaded = None
+        try:
+            plan = cl.plan_launch(kernel)
+            params, keep = cl.pack_args(plan, args)
+            loaded = drv.load(plan, torch.cuda.current_device())
+            stream = int(torch.cuda.current_stream().cuda_stream)
+            g = tuple(grid) + (1,) * (3 - len(grid))
+            drv.launch(loaded, g[:3], stream, params)
+            del keep
+            return loaded, "direct"
+        except (cl.NotLaunchable, cl.DriverError) as e:
+            if loaded is not None:
+                drv.unload(loaded)
+            why = str(e)
+    why = "triton: " + why
+    if why not in _state.setdefault("fallbacks", set()):
+        _state["fallbacks"].add(why)
+        print(f"tritondiff: launching with Triton's own launcher ({why[8:]})", file=sys.stderr)
+    return None, why
 
 
 def needs_restart() -> bool:

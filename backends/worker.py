@@ -32,7 +32,7 @@ class WorkerStartError(RuntimeError):
 class Reply:
     """What came back for one request: a result, or how the worker failed to give one."""
 
-    kind: str  # "result" | "timeout" | "died"
+    kind: str  # "result" | "timeout" | "died" | "memory" (our RSS watchdog killed it)
     result: dict[str, Any] = field(default_factory=dict)
     stage: str = ""
     signal: int | None = None
@@ -45,6 +45,35 @@ class _Timeout(Exception):
 
 class _Died(Exception):
     pass
+
+
+class _OverMemory(Exception):
+    def __init__(self, rss: int) -> None:
+        self.rss = rss
+
+
+RSS_POLL_S = 0.25
+
+
+def group_rss(pgid: int) -> int:
+    """Resident bytes of every process in process group `pgid` (the worker and its ptxas, etc.)."""
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            with open(f"/proc/{p}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def read_log_tail(path: Path, start: int, max_bytes: int) -> str:
@@ -64,7 +93,8 @@ class WorkerProcess:
     """One live worker; not thread-safe (a Backend serialises access)."""
 
     def __init__(self, python: str, runner: str, options: dict[str, Any], log_path: Path,
-                 cwd: Path, env: dict[str, str], memory_limit: int | None) -> None:
+                 cwd: Path, env: dict[str, str], memory_limit: int | None,
+                 address_space_limit: bool = True) -> None:
         self.python = python
         self.runner = runner
         self.options = options
@@ -72,6 +102,7 @@ class WorkerProcess:
         self.cwd = cwd
         self.env = env
         self.memory_limit = memory_limit
+        self.address_space_limit = address_space_limit
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self._buf = bytearray()
@@ -95,7 +126,7 @@ class WorkerProcess:
             except OSError as e:
                 raise WorkerStartError(f"cannot run {self.python}: {e}") from e
         msg = {"op": "init", "runner": self.runner, "options": self.options,
-               "memory_limit": self.memory_limit,
+               "memory_limit": self.memory_limit if self.address_space_limit else None,
                "pdeathsig": threading.current_thread() is threading.main_thread()}
         try:
             self._send(msg)
@@ -129,6 +160,9 @@ class WorkerProcess:
         except _Timeout:
             self.kill()
             return Reply("timeout", stage=stage)
+        except _OverMemory as e:
+            self.kill()
+            return Reply("memory", {"rss": e.rss}, stage=stage)
         except (_Died, ProtocolError):
             sig, code = self._reap()
             return Reply("died", stage=stage, signal=sig, exit_code=code)
@@ -211,9 +245,19 @@ class WorkerProcess:
         fd = stream.fileno()
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(timeout=left):
-                raise _Timeout()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _Timeout()
+                if sel.select(timeout=min(left, RSS_POLL_S) if self.memory_limit else left):
+                    break
+                if self.memory_limit and self.proc is not None:
+                    # The memory limit is enforced here, on resident memory, for every worker:
+                    # RLIMIT_AS cannot be used once CUDA is loaded (it reserves far more address
+                    # space than any limit), and a watchdog outside the worker needs no GIL.
+                    rss = group_rss(self.proc.pid)
+                    if rss > self.memory_limit:
+                        raise _OverMemory(rss)
         chunk = os.read(fd, max(want, 1 << 16))
         if not chunk:
             raise _Died()

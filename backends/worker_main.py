@@ -122,6 +122,15 @@ def _limit_resources(memory_limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (lim, hard))
 
 
+def _gpu_runtime_mapped() -> bool:
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return False
+    return any(lib in maps for lib in ("libcuda.so", "libcudart", "libamdhip64", "libhsa-runtime"))
+
+
 def _error_result(stage: str, e: BaseException) -> dict:
     return {"status": "error", "stage": stage, "exc_type": type(e).__name__, "message": str(e),
             "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
@@ -180,8 +189,14 @@ def main() -> int:
               "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))})
         return 3
     info = dict(info or {})
-    if not info.get("gpu"):
+    # RLIMIT_AS only where no GPU runtime is mapped: CUDA/HIP reserve tens of GiB of address space
+    # at load, so a compile-only worker on a GPU box (torch imported, an arch other than the GPU's)
+    # would get false MemoryErrors. There the orchestrator's RSS watchdog is the limit.
+    if init.get("memory_limit") and not info.get("gpu") and not _gpu_runtime_mapped():
         _limit_resources(init.get("memory_limit"))
+        info["memory_guard"] = "rlimit-as+rss"
+    else:
+        info["memory_guard"] = "rss"
     send({"op": "ready", "info": info, "pid": os.getpid()})
 
     stage = ["frontend"]

@@ -1,38 +1,35 @@
 """The campaign loop: generate, reference, run on every backend, judge, store, repeat.
 
 Case i of a campaign is generated from `case_seed(seed, i)`, so a campaign is a pure function of
-its config and a rerun can resume with the indices not yet committed. `jobs` pipelines run in
-threads (each with its own backend workers); only the main thread writes the store, in one
-transaction per case. Ctrl-C/SIGTERM once: finish the cases in flight; twice: drop them.
+its config and a rerun can resume with the indices not yet committed. An engine runs the cases:
+the local pool (`jobs` pipelines in threads, each with its own backend workers) or a Dask cluster
+(`--scheduler`, fuzz/cluster.py); both call `fuzz.pipeline.run_index`, and only this process's
+main thread writes the store, in one transaction per case, as results arrive. New findings are
+reduced in the background (`--reduce`). Ctrl-C/SIGTERM once: finish the cases in flight; twice:
+drop them.
 """
 
 from __future__ import annotations
 
-import fcntl
-import importlib
-import os
 import queue
 import signal
 import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzz.pipeline import CaseRun, Pipeline
+from fuzz.background import Reductions, ThreadRunner
+from fuzz.pipeline import SEED_STRIDE, CaseDone, Pipeline, case_seed, run_index
 from fuzz.progress import Progress
 from fuzz.records import CaseRecord
-from fuzz.store import Store, StoreError
+from fuzz.store import Store, StoreError, StoreLock
 from fuzz.summary import store_summary
 
-SEED_STRIDE = 1_000_003
-
-
-def case_seed(campaign_seed: int, index: int) -> int:
-    """Seed of case `index`: distinct across indices and (for indices < stride) across campaigns."""
-    return campaign_seed * SEED_STRIDE + index
+__all__ = ["SEED_STRIDE", "Campaign", "CampaignConfig", "IndexSource", "LocalPool", "case_seed"]
 
 
 def default_name(backends: list[str], seed: int) -> str:
@@ -52,11 +49,24 @@ class CampaignConfig:
     weights: dict[str, float] | None = None
     timeout: float = 60.0
     db: Path | None = None
-    corpus: Path | None = Path("corpus")
+    corpus: Path | None = None  # None: the campaign's own runs/<name>-corpus/ (see corpus_dir)
+    save_corpus: bool = True
     name: str = ""
     progress: bool = True
     reduce: bool = False
+    reduce_budget: float = 120.0  # seconds per background reduction
     backend_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variants: int = 1  # metamorphic variants per case (0: none)
+    reference: bool = True  # False: judge by the cross-backend and metamorphic oracles alone
+    relation_weights: dict[str, float] | None = None
+    regressions: bool = False  # keep only findings another release of the family escapes
+    scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: the local pool
+    place: dict[str, str] = field(default_factory=dict)  # backend -> Dask resource name or "any"
+
+    def pipeline_opts(self) -> dict[str, Any]:
+        """How every pipeline of this campaign judges (the same on every engine)."""
+        return {"variants": self.variants, "reference": self.reference,
+                "relation_weights": dict(self.relation_weights or {}), "regressions": self.regressions}
 
     def resolve_names(self, canonical: list[str]) -> None:
         """Adopt canonical backend names, then derive the campaign name and default store path."""
@@ -64,6 +74,17 @@ class CampaignConfig:
         self.name = self.name or default_name(self.backends, self.seed)
         if self.db is None:
             self.db = Path("runs") / f"{self.name}.sqlite"
+
+    def corpus_dir(self) -> Path | None:
+        """Where new findings' cases go: --corpus, else beside the store (never ./corpus, which CI
+        replays: campaign output must not mix into it unasked)."""
+        if not self.save_corpus:
+            return None
+        if self.corpus is not None:
+            return self.corpus
+        assert self.db is not None
+        stem = self.db.name[:-len(".sqlite")] if self.db.name.endswith(".sqlite") else self.db.name
+        return self.db.with_name(f"{stem}-corpus")
 
 
 class IndexSource:
@@ -91,32 +112,122 @@ class IndexSource:
             return i
 
 
-@dataclass
-class _Done:
-    index: int
-    seed: int
-    case: Any
-    run: CaseRun
-    gen_s: float
-    gen_error: str = ""
+class LocalPool:
+    """The default engine: `jobs` pipelines, each in a long-lived thread of this process.
 
+    Each pipeline warms its backends in its own thread: workers may be tied to the thread that
+    started them (PR_SET_PDEATHSIG fires when that *thread* exits).
+    """
 
-class _DbLock:
-    """An exclusive lock beside the store: two campaigns writing one file would collide."""
+    def __init__(self, cfg: CampaignConfig, first: Pipeline, user_names: list[str],
+                 stop: threading.Event, abort: threading.Event) -> None:
+        self.cfg = cfg
+        self.stop = stop
+        self.abort = abort
+        self.pipelines = [first]
+        for _ in range(cfg.jobs - 1):
+            self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.backend_opts, order=cfg.backends,
+                                           **cfg.pipeline_opts()))
+        self.threads: list[threading.Thread] = []
+        self.go_event = threading.Event()
+        self.user_names = user_names
+        self.reducer: ThreadRunner | None = None
+        self.reduce_pipeline: Pipeline | None = None  # the reduction thread's own warm backends
 
-    def __init__(self, db: Path) -> None:
-        self.path = db.with_name(db.name + ".lock")
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+    @property
+    def slots(self) -> int:
+        return len(self.pipelines)
+
+    @property
+    def producers(self) -> int:
+        """How many `None` ends the results queue will see."""
+        return len(self.threads)
+
+    def start(self, source: IndexSource, results: queue.Queue[CaseDone | BaseException | None]) -> None:
+        """Start the threads and wait until every pipeline is warm; raise the first warm-up error."""
+        warmed: queue.Queue[BaseException | None] = queue.Queue()
+        self.threads = [threading.Thread(target=self._worker, args=(p, source, results, warmed), daemon=True,
+                                         name=f"pipeline-{k}") for k, p in enumerate(self.pipelines)]
+        for t in self.threads:
+            t.start()
+        warm_error: BaseException | None = None
+        pending = len(self.threads)
+        while pending and not self.abort.is_set():
+            try:
+                e = warmed.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            pending -= 1
+            warm_error = warm_error or e
+        if warm_error is not None:
+            self.stop.set()
+            self.go_event.set()
+            for t in self.threads:
+                t.join(timeout=5.0)
+            raise warm_error
+
+    def go(self) -> None:
+        self.go_event.set()
+
+    def backend_time(self) -> float:
+        return sum(p.backend_time() for p in self.pipelines)
+
+    def kill(self) -> None:
+        for p in self.pipelines:  # a pipeline may be blocked on a worker: kill it
+            p.kill()
+
+    def join(self, abort: bool) -> None:
+        for t in self.threads:
+            t.join(timeout=5.0 if abort else None)
+
+    def close(self) -> None:
+        for p in self.pipelines:
+            p.close()
+        if self.reducer is not None:
+            self.reducer.close()
+        if self.reduce_pipeline is not None:
+            self.reduce_pipeline.close()
+
+    def submit_reduce(self, kwargs: dict[str, Any], backend: str) -> Future:
+        """Reductions run one after another in one thread, on backends of their own that stay
+        warm from one finding to the next."""
+        from fuzz.reduce import reduce_job
+
+        if self.reducer is None:
+            self.reducer = ThreadRunner()
+            self.reduce_pipeline = Pipeline(self.user_names, self.cfg.timeout, self.cfg.backend_opts,
+                                            reference=self.cfg.reference)
+        assert self.reduce_pipeline is not None
+        return self.reducer.submit(reduce_job, {**kwargs, "opened": self.reduce_pipeline.backends})
+
+    def _worker(self, pipeline: Pipeline, source: IndexSource,
+                results: queue.Queue[CaseDone | BaseException | None],
+                warmed: queue.Queue[BaseException | None]) -> None:
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise StoreError(f"{db}: another `tritondiff fuzz` is writing this store; "
-                             "wait for it or use another --db") from None
-
-    def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+            try:
+                pipeline.warm()
+            except BaseException as e:  # raised by the main thread
+                warmed.put(e)
+                return
+            warmed.put(None)
+            while not self.go_event.wait(0.2):
+                if self.abort.is_set():
+                    return
+            while not self.stop.is_set():
+                i = source.take()
+                if i is None:
+                    break
+                done = run_index(pipeline, self.cfg.seed, self.cfg.weights, i)
+                if self.abort.is_set():
+                    break
+                results.put(done)
+        except BaseException as e:
+            if not self.abort.is_set():
+                err = RuntimeError(f"{threading.current_thread().name} failed: {type(e).__name__}: {e}\n"
+                                   f"{traceback.format_exc()}")
+                results.put(err)
+        finally:
+            results.put(None)
 
 
 class Campaign:
@@ -126,7 +237,7 @@ class Campaign:
         self.cfg = cfg
         self.stop = threading.Event()
         self.abort = threading.Event()
-        self.pipelines: list[Pipeline] = []
+        self.engine: Any = None
         self.progress: Progress | None = None
         self.interrupts = 0
 
@@ -154,24 +265,35 @@ class Campaign:
 
         cfg = self.cfg
         # Open backends first: an unknown name must fail before a campaign row exists.
-        self.pipelines = [Pipeline(cfg.backends, cfg.timeout, cfg.backend_opts)]
+        first: Pipeline | None = Pipeline(cfg.backends, cfg.timeout, cfg.backend_opts, **cfg.pipeline_opts())
+        assert first is not None
         user_names = list(cfg.backends)
-        cfg.resolve_names(list(self.pipelines[0].backends))
+        cfg.resolve_names(list(first.backends))
+        first.order = list(cfg.backends)
         assert cfg.db is not None
-        cfg.db.parent.mkdir(parents=True, exist_ok=True)
-        lock: _DbLock | None = None
+        lock: StoreLock | None = None
         store: Store | None = None
         old_handlers: dict[int, Any] = {}
         try:
-            lock = _DbLock(cfg.db)
+            if cfg.scheduler:  # connect before the store exists: a wrong address changes nothing
+                from fuzz.cluster import DaskEngine
+
+                first.close()
+                first = None
+                self.engine = DaskEngine(cfg, user_names, self.stop, self.abort, self._note)
+            cfg.db.parent.mkdir(parents=True, exist_ok=True)
+            lock = StoreLock(cfg.db)
             store = Store(cfg.db)
             config = {"backends": cfg.backends, "seed": cfg.seed, "weights": cfg.weights,
                       "generator_version": generators.GENERATOR_VERSION, "timeout": cfg.timeout,
-                      "seed_stride": SEED_STRIDE}
+                      "seed_stride": SEED_STRIDE, "variants": cfg.variants, "reference": cfg.reference,
+                      "relation_weights": cfg.relation_weights,
+                      **({"regressions": True} if cfg.regressions else {})}
             campaign, resumed = store.open_campaign(cfg.name, config)
             committed = store.committed_indices(campaign)
-            for _ in range(cfg.jobs - 1):
-                self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.backend_opts))
+            if first is not None:
+                self.engine = LocalPool(cfg, first, user_names, self.stop, self.abort)
+                first = None
             if threading.current_thread() is threading.main_thread():
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     old_handlers[sig] = signal.signal(sig, self._on_signal)
@@ -190,8 +312,10 @@ class Campaign:
             return summary
         finally:
             self.stop.set()  # if the main thread failed, pipeline threads must not start new cases
-            for p in self.pipelines:
-                p.close()
+            if first is not None:
+                first.close()
+            if self.engine is not None:
+                self.engine.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             if store is not None:
@@ -203,51 +327,36 @@ class Campaign:
               seen: set[str]) -> dict[str, Any]:
         cfg = self.cfg
         progress = self.progress
-        assert progress is not None
-        # Each pipeline warms its backends in its own long-lived thread: workers may be tied to
-        # the thread that started them (PR_SET_PDEATHSIG fires when that *thread* exits).
+        engine = self.engine
+        assert progress is not None and engine is not None
         t_warm = time.perf_counter()
         source = IndexSource(committed, cfg.cases, None, self.stop)
-        results: queue.Queue[_Done | BaseException | None] = queue.Queue()
-        warmed: queue.Queue[BaseException | None] = queue.Queue()
-        go = threading.Event()
-        threads = [threading.Thread(target=self._worker, args=(p, source, results, warmed, go), daemon=True,
-                                    name=f"pipeline-{k}") for k, p in enumerate(self.pipelines)]
-        for t in threads:
-            t.start()
-        warm_error: BaseException | None = None
-        pending = len(threads)
-        while pending and not self.abort.is_set():
-            try:
-                e = warmed.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            pending -= 1
-            warm_error = warm_error or e
-        if warm_error is not None:
-            self.stop.set()
+        results: queue.Queue[CaseDone | BaseException | None] = queue.Queue()
+        engine.start(source, results)
         warm_s = time.perf_counter() - t_warm
 
-        backend_before = sum(p.backend_time() for p in self.pipelines)
+        backend_before = engine.backend_time()
         start = time.monotonic()
         progress.start = start
         source.deadline = start + cfg.minutes * 60 if cfg.minutes is not None else None
-        go.set()
-        if warm_error is not None:
-            for t in threads:
-                t.join(timeout=5.0)
-            raise warm_error
+        engine.go()
 
         stats = {"cases": 0, "gen_s": 0.0, "ref_s": 0.0, "backend_s": 0.0, "judge_s": 0.0,
-                 "store_s": 0.0, "harness_errors": 0}
+                 "store_s": 0.0, "harness_errors": 0, "variants_run": 0, "variants_skipped": 0,
+                 "variant_s": 0.0}
         new_signatures: list[str] = []
-        live = len(threads)
+        reductions = (Reductions(engine.submit_reduce, cfg.backends, cfg.timeout, cfg.corpus_dir(), self._note,
+                                 cfg.reduce_budget, cfg.reference) if cfg.reduce else None)
+        while_reducing = 0  # cases committed while a reduction ran: the campaign did not stop for it
+        live = engine.producers
         error: BaseException | None = None
         while live and not self.abort.is_set():
             try:
                 item = results.get(timeout=0.2)
             except queue.Empty:
                 progress.maybe_print()
+                if reductions is not None:
+                    reductions.collect(store)
                 continue
             if item is None:
                 live -= 1
@@ -258,12 +367,17 @@ class Campaign:
                 continue
             if self.abort.is_set():
                 break
+            if reductions is not None and reductions.collect(store):
+                while_reducing += 1
             t = time.perf_counter()
             rec, new = self._commit(store, campaign, item, known)
             stats["store_s"] += time.perf_counter() - t
             for key in ("gen_s", "ref_s", "backend_s", "judge_s"):
                 stats[key] += getattr(rec, key)
             stats["cases"] += 1
+            stats["variants_run"] += len(item.run.ran_variants())
+            stats["variants_skipped"] += len(item.run.variants) - len(item.run.ran_variants())
+            stats["variant_s"] += item.run.variant_s
             harness = sum(1 for o in rec.outcomes if o.origin == "harness")
             stats["harness_errors"] += harness
             seen.update(o.signature for o in rec.findings())
@@ -273,75 +387,43 @@ class Campaign:
                 o = next(o for o in rec.findings() if o.signature == sig)
                 progress.note(f"new finding: {o.kind} on {o.backend} at {o.stage or '?'} "
                               f"(case {rec.index}, {rec.case_id}): {sig[:100]}")
+                if reductions is not None:
+                    reductions.submit(item, o)
             progress.add(rec.valid, ok, harness, len(new), len(seen))
-            if new and cfg.reduce:
-                self._reduce(item, rec, new)
         wall = time.monotonic() - start
         # All backend time, including dropped cases and calls still in flight at an abort.
-        backend_all = sum(p.backend_time() for p in self.pipelines) - backend_before
+        backend_all = engine.backend_time() - backend_before
         if self.abort.is_set():
-            for p in self.pipelines:  # a pipeline may be blocked on a worker: kill it
-                p.kill()
-        for t in threads:
-            t.join(timeout=5.0 if self.abort.is_set() else None)
+            engine.kill()
+        engine.join(self.abort.is_set())
+        if reductions is not None and error is None:
+            waiting = reductions.collect(store)
+            if waiting and not self.abort.is_set():
+                progress.note(f"waiting for {waiting} background reduction(s) (Ctrl-C twice drops them)")
+            while waiting and not self.abort.is_set():
+                time.sleep(0.2)
+                waiting = reductions.collect(store)
         progress.finish()
         if error is not None:
             raise error
-        capacity = wall * max(1, len(self.pipelines))
+        capacity = wall * max(1, engine.slots)
         return {
             **stats,
             "wall_s": wall,
             "warm_s": warm_s,
-            "jobs": len(self.pipelines),
+            "jobs": engine.slots,
+            "engine": "dask" if cfg.scheduler else "local",
             "kernels_per_s": stats["cases"] / wall if wall > 0 else 0.0,
             "backend_all_s": backend_all,
             "outside_share": min(1.0, max(0.0, 1.0 - backend_all / capacity)) if capacity > 0 else 0.0,
             "interrupted": self.interrupts > 0,
             "aborted": self.abort.is_set(),
             "new_signatures": new_signatures,
+            "reduced": reductions.done if reductions is not None else 0,
+            "committed_while_reducing": while_reducing,
         }
 
-    def _worker(self, pipeline: Pipeline, source: IndexSource,
-                results: queue.Queue[_Done | BaseException | None],
-                warmed: queue.Queue[BaseException | None], go: threading.Event) -> None:
-        import generators
-
-        try:
-            try:
-                pipeline.warm()
-            except BaseException as e:  # raised by the main thread
-                warmed.put(e)
-                return
-            warmed.put(None)
-            while not go.wait(0.2):
-                if self.abort.is_set():
-                    return
-            while not self.stop.is_set():
-                i = source.take()
-                if i is None:
-                    break
-                seed = case_seed(self.cfg.seed, i)
-                t = time.perf_counter()
-                try:
-                    case = generators.generate(seed, self.cfg.weights)
-                except Exception as e:
-                    results.put(_Done(i, seed, None, CaseRun(valid=False), time.perf_counter() - t,
-                                      gen_error=f"generator raised {type(e).__name__}: {e}"))
-                    continue
-                gen_s = time.perf_counter() - t
-                run = pipeline.run(case)
-                if self.abort.is_set():
-                    break
-                results.put(_Done(i, seed, case, run, gen_s))
-        except BaseException as e:
-            if not self.abort.is_set():
-                err = RuntimeError(f"{threading.current_thread().name} failed: {type(e).__name__}: {e}\n"
-                                   f"{traceback.format_exc()}")
-                results.put(err)
-        finally:
-            results.put(None)
-
-    def _commit(self, store: Store, campaign: int, done: _Done,
+    def _commit(self, store: Store, campaign: int, done: CaseDone,
                 known: set[str]) -> tuple[CaseRecord, list[str]]:
         """Save new findings' cases to the corpus, then write the case in one transaction."""
         run, case = done.run, done.case
@@ -354,41 +436,35 @@ class Campaign:
             rec.features = list(case.features)
         findings = rec.findings()
         if findings and case is not None:
-            from fuzz.outputs import summarize
+            from fuzz.outputs import summarize, summarize_variants
 
             rec.case_json = case.to_json()
+            ran = run.ran_variants()
+            if ran:  # the other forms, to re-derive for reduce, report and replay
+                rec.case_json["variants"] = [v.variant.to_json() for v in ran]
             rec.outputs_summary = summarize(case, run.ref, run.results, run.outcomes)
+            if ran:
+                rec.outputs_summary["variants"] = summarize_variants(run)
             fresh = [o for o in findings if o.signature not in known]
-            if fresh and self.cfg.corpus is not None:
+            corpus = self.cfg.corpus_dir()
+            if fresh and corpus is not None:
                 # Written before the commit: if we die in between, the rerun rewrites the same file.
+                # A file that cannot be written stops the campaign before the case is committed, so
+                # the rerun runs the case again and writes the file then: no finding without its file.
                 from fuzz.corpus import save_case
 
                 first = fresh[0]
                 note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
+                extra: dict[str, Any] = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else {}
+                if not self.cfg.reference:
+                    extra["reference"] = False  # replay must judge it as this campaign did
                 try:
-                    save_case(self.cfg.corpus, case, run.verdicts(), note)
-                except OSError as e:  # the store still gets the finding; say why the file is missing
-                    self._note(f"warning: cannot save case {case.case_id} to {self.cfg.corpus}: {e}")
+                    save_case(corpus, case, run.verdicts(), note, extra or None)
+                except OSError as e:
+                    raise StoreError(f"{corpus}: cannot save the case of a new finding ({e.strerror or e}); "
+                                     "the campaign stops here and nothing is lost: fix that and rerun the "
+                                     "same command to resume") from None
         new = store.record_case(rec)
         known.update(new)
         return rec, new
-
-    def _reduce(self, done: _Done, rec: CaseRecord, new: list[str]) -> None:
-        """Hook: hand a new finding to `fuzz.reduce.reduce_finding` when that module exists."""
-        try:
-            mod = importlib.import_module("fuzz.reduce")
-        except ModuleNotFoundError as e:
-            if e.name == "fuzz.reduce":
-                return
-            raise
-        fn = getattr(mod, "reduce_finding", None)
-        if fn is None:
-            return
-        for sig in new:
-            outcome = next(o for o in rec.findings() if o.signature == sig)
-            try:
-                fn(case=done.case, outcome=outcome, backends=self.cfg.backends, timeout=self.cfg.timeout,
-                   corpus_dir=self.cfg.corpus, store_path=self.cfg.db)
-            except Exception as e:
-                self._note(f"reducer failed on {sig[:60]}: {type(e).__name__}: {e}")

@@ -1,4 +1,4 @@
-"""The `tritondiff` command line: fuzz, replay, show, findings, stats, backends.
+"""The `tritondiff` command line: fuzz, replay, show, findings, stats, merge, backends.
 
 Exit status: 0 done; 1 replay saw a new failure or malformed corpus file, or a module/env is
 missing; 2 bad arguments or unusable input files; 130 a campaign stopped by Ctrl-C/SIGTERM (after
@@ -13,12 +13,13 @@ import contextlib
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fuzz.options import UsageError, check_seed, parse_backends, parse_weights
+from fuzz.options import UsageError, check_seed, parse_backends, parse_place, parse_weights
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,6 +39,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {v}")
     return v
 
 
@@ -75,22 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cases", type=_positive_int,
                    help="run case indices 0..N-1 (default 100 unless --minutes is given)")
     f.add_argument("--minutes", type=_positive_float, help="stop taking new cases after M minutes")
-    f.add_argument("--jobs", "-j", type=_positive_int, default=1, help="pipelines in parallel (default 1)")
-    f.add_argument("--weights", help="feature weights: 'feature=w,...' or a JSON file {feature: w}")
+    f.add_argument("--jobs", "-j", type=_positive_int, help="pipelines in parallel on this host (default 1)")
+    f.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the cases on this Dask cluster instead of the local pool (docs/distributed.md)")
+    f.add_argument("--place", action="append", default=[], metavar="BACKEND=RESOURCE",
+                   help="with --scheduler: run BACKEND only on workers that declare RESOURCE (default GPU "
+                        "for cuda/hip), or BACKEND=any to compile it anywhere")
+    f.add_argument("--weights", help="feature and relation weights: 'name=w,...' or a JSON file {name: w}; "
+                                     "names are generator features/knobs or metamorphic relations")
     f.add_argument("--exclude", help="comma-separated features never to generate (weight 0)")
     f.add_argument("--timeout", type=_positive_float, default=60.0,
                    help="seconds per case per backend (default 60)")
     f.add_argument("--db", type=Path, help="store file (default runs/<name>.sqlite)")
     f.add_argument("--name", help="campaign name (default <backends>-s<seed>)")
-    f.add_argument("--corpus", type=Path, default=Path("corpus"),
-                   help="where cases of new findings are saved (default corpus/)")
+    f.add_argument("--corpus", type=Path, default=None,
+                   help="where cases of new findings are saved (default: runs/<name>-corpus/, beside --db)")
     f.add_argument("--no-corpus", action="store_true", help="do not save new findings to a corpus")
-    f.add_argument("--reduce", action="store_true", help="hand new findings to fuzz.reduce, if present")
+    f.add_argument("--reduce", action="store_true",
+                   help="reduce new findings in the background (a thread here, a task on a cluster)")
+    f.add_argument("--reduce-budget", type=_positive_float, default=120.0, metavar="SECONDS",
+                   help="with --reduce: seconds per finding (default 120)")
+    f.add_argument("--variants", type=_count, default=1, metavar="N",
+                   help="metamorphic variants per case, judged against the base form (default 1; 0: none)")
+    f.add_argument("--no-reference", action="store_true",
+                   help="do not judge by the numpy reference: only the cross-backend and metamorphic oracles")
+    f.add_argument("--regressions", action="store_true",
+                   help="report only what one release of a family gets wrong and another right "
+                        "(e.g. --backends cuda@3.8.0,cuda@3.9.0)")
     f.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
                    help="run BACKEND in an existing Python (external env, e.g. a GPU box's python3)")
+    f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
+                   help="how cuda backends on a GPU start kernels: tritondiff's generic launcher "
+                        "(default) or Triton's own, which builds a C launcher per signature")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
+    ext_help = "run BACKEND in an existing Python (an external env: a GPU box's python3, an SMT env)"
     r = sub.add_parser("replay", help="re-run corpus cases and report verdict changes",
                        description="Exit 1 on a new failure or a malformed corpus file.")
     r.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or directories")
@@ -98,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
     r.add_argument("--update", action="store_true", help="rewrite expected verdicts with the new ones")
     r.add_argument("--verbose", "-v", action="store_true", help="also list unchanged verdicts")
+    r.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON",
+                   help="run BACKEND (a name as in the files, or its family, e.g. cuda) in an existing Python")
+    r.add_argument("--trust-captured", action="store_true",
+                   help="also run cases of kind 'captured', whose stored source is imported as Python "
+                        "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
     s = sub.add_parser("show", help="print one finding in full")
@@ -130,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     rd = sub.add_parser("reduce", help="reduce a finding to a minimal kernel with the same signature")
+    rd.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
     rd.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     rd.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
     rd.add_argument("--budget", type=_positive_float, default=120.0, help="seconds (default 120)")
@@ -138,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
-    su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2",
+    su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2,"
+                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0",
                     help="backends to prepare (default: every backend the test suite uses)")
     su.add_argument("--system", action="store_true",
                     help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")
@@ -158,6 +196,48 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--also", help="FINDING: more backends (e.g. other releases) to run the kernel on")
     rp.add_argument("--timeout", type=_positive_float, help="seconds per backend run (default: the campaign's)")
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rp.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
+
+    gn = sub.add_parser("generate", help="write generated kernels as standalone programs (kernel, launch, "
+                                         "inputs, expected outputs)")
+    gn.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    gn.add_argument("--count", type=_positive_int, default=10, help="number of kernels (default 10)")
+    gn.add_argument("--out", type=Path, required=True, help="directory for kernel_<seed>.py / .json")
+    gn.add_argument("--release", help="only constructs this triton release has (e.g. 3.2.0)")
+    gn.add_argument("--backend", default="cuda", help="what each program runs on: cuda (GPU, else compile "
+                                                       "for sm_90), hip, interpreter (default cuda)")
+    gn.add_argument("--weights", help="feature weights, as for fuzz")
+    gn.add_argument("--exclude", help="features to exclude")
+    gn.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    bi = sub.add_parser("bisect", help="replay a finding on every published release of its backend family",
+                        description="FINDING: a finding id or signature prefix of the store, or a corpus "
+                                    "case file. Prints the verdict per release and first-bad / last-bad / "
+                                    "fixed-in, judged with the finding's own signature.")
+    bi.add_argument("finding", metavar="FINDING")
+    bi.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
+    bi.add_argument("--family", choices=("interpreter", "cuda", "hip", "ascend"),
+                    help="backend family (default: the finding's)")
+    bi.add_argument("--releases", help="3.0.0..3.9.0 (inclusive) or a list 3.2.0,3.6.0 (default: all)")
+    bi.add_argument("--arch", help="target arch (default: the finding's)")
+    bi.add_argument("--yes", action="store_true", help="build missing release envs without asking")
+    bi.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per release (default 60)")
+    bi.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    ev = sub.add_parser("envs", help="list managed backend envs with their sizes; remove old ones")
+    ev.add_argument("--remove", nargs="+", metavar="NAME", help="delete these envs")
+    ev.add_argument("--remove-unused", type=_positive_float, metavar="DAYS",
+                    help="delete envs no backend has started from for DAYS days (shared ones last)")
+    ev.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("merge", help="merge stores of campaigns run apart into one",
+                       description="Copy the campaigns, cases and outcomes of each IN store into OUT (created "
+                                   "if missing); findings are deduplicated by signature and their counts "
+                                   "summed. A case already in OUT (same campaign config and index) is not "
+                                   "counted twice, so merging a store again changes nothing.")
+    m.add_argument("out", type=Path, metavar="OUT.sqlite", help="the store to merge into")
+    m.add_argument("inputs", type=Path, nargs="+", metavar="IN.sqlite", help="stores to merge from")
+    m.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     b = sub.add_parser("backends", help="list known backends and whether their env is installed")
     b.add_argument("--json", action="store_true")
@@ -207,25 +287,50 @@ def default_db(db: Path | None) -> Path:
                      f"{', ...' if len(found) > 5 else ''}): pass --db PATH")
 
 
-def _weights(args: argparse.Namespace) -> dict[str, float] | None:
+def _weights(args: argparse.Namespace, relations: bool = False) -> dict[str, float] | None:
     known = None
     if args.weights or args.exclude:
         import generators
 
         known = (list(getattr(generators, "FEATURES", [])) + list(getattr(generators, "KNOBS", []))) or None
+        if known is not None and relations:
+            from oracles.metamorphic import RELATIONS
+
+            known += list(RELATIONS)
     return parse_weights(args.weights, args.exclude, known)
 
 
-def _env_pythons(items: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+def _split_weights(weights: dict[str, float] | None) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """(generator weights, metamorphic relation weights) of one --weights/--exclude."""
+    if not weights:
+        return None, None
+    from oracles.metamorphic import RELATIONS
+
+    rel = {k: v for k, v in weights.items() if k in RELATIONS}
+    gen = {k: v for k, v in weights.items() if k not in RELATIONS}
+    return gen or None, rel or None
+
+
+def _env_pythons(items: list[str], backends: list[str] | None) -> dict[str, dict[str, str]]:
     """`cuda=/usr/bin/python3` -> {"cuda": {"env_python": "/usr/bin/python3"}}."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, py = item.partition("=")
         if not sep or not py:
             raise UsageError(f"--env-python {item!r}: expected BACKEND=PYTHON")
-        if name not in backends:
+        if backends is not None and name not in backends:
             raise UsageError(f"--env-python {item!r}: {name!r} is not one of --backends")
         out[name] = {"env_python": py}
+    return out
+
+
+def _backend_opts(args: argparse.Namespace, backends: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-backend open_backend options: --env-python, and --launcher for every backend (only the
+    GPU runners read it)."""
+    out: dict[str, dict[str, Any]] = dict(_env_pythons(args.env_python, backends))
+    if args.launcher != "direct":
+        for name in backends:
+            out.setdefault(name, {})["runner_options"] = {"launcher": args.launcher}
     return out
 
 
@@ -235,12 +340,31 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.summary import render
 
     backends = parse_backends(args.backends)
+    if args.scheduler and args.jobs is not None:
+        raise UsageError("--jobs is for the local pool; on a cluster, each `dask worker --nthreads N` "
+                         "runs N cases at once")
+    if args.place and not args.scheduler:
+        raise UsageError("--place only applies with --scheduler")
+    if args.regressions:
+        from fuzz.regressions import check_backends
+
+        try:
+            check_backends(backends)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    gen_weights, rel_weights = _split_weights(_weights(args, relations=True))
+    from backends.profiles import campaign_weights
+
+    gen_weights = campaign_weights(backends, gen_weights)  # nothing no backend here can run
     cfg = CampaignConfig(
         backends=backends, seed=check_seed(args.seed),
         cases=args.cases if (args.cases is not None or args.minutes is not None) else 100,
-        minutes=args.minutes, jobs=args.jobs, weights=_weights(args), timeout=args.timeout, db=args.db,
-        corpus=None if args.no_corpus else args.corpus, name=args.name or "", progress=not args.quiet,
-        reduce=args.reduce, backend_opts=_env_pythons(args.env_python, backends))
+        minutes=args.minutes, jobs=args.jobs or 1, weights=gen_weights, timeout=args.timeout, db=args.db,
+        corpus=args.corpus, save_corpus=not args.no_corpus, name=args.name or "", progress=not args.quiet,
+        reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
+        scheduler=args.scheduler, place=parse_place(args.place),
+        variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights,
+        regressions=args.regressions)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:
@@ -257,7 +381,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     backends = parse_backends(args.backends) if args.backends is not None else None
     with stdout_to_stderr(args.json) as out:
-        report = replay(args.paths, backends, args.timeout, args.update)
+        report = replay(args.paths, backends, args.timeout, args.update,
+                        _env_pythons(args.env_python, backends), args.trust_captured)
         if args.json:
             emit_json(out, report)
         else:
@@ -269,7 +394,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fuzz.store import Store
     from fuzz.triage import render_finding
 
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), readonly=True) as store:
         f = store.finding(args.finding)
         if args.json:
             d = f.to_json(full=True)
@@ -290,7 +415,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         raise UsageError("findings: FINDING arguments are only used with --mark STATUS")
     if args.mark and not args.keys:
         raise UsageError("findings --mark needs at least one FINDING (id or signature prefix)")
-    with Store(default_db(args.db), create=False) as store:
+    with Store(default_db(args.db), create=False, readonly=not args.mark) as store:
         if args.mark:
             changed = store.set_status(args.keys, args.mark)
             if args.json:
@@ -301,11 +426,12 @@ def cmd_findings(args: argparse.Namespace) -> int:
                     print(f"#{f.id} {f.signature[:80]}: {f.status} -> {args.mark}")
             return EXIT_OK
         found = store.findings(campaign=args.campaign, status=args.status, backend=args.backend)
+        bis = store.bisections()
         if args.json:
             emit_json(sys.stdout, {"command": "findings", "db": str(store.path),
-                                   "findings": [f.to_json() for f in found]})
+                                   "findings": [{**f.to_json(), "bisections": bis.get(f.id, [])} for f in found]})
         else:
-            print(render_list(found))
+            print(render_list(found, bis))
     return EXIT_OK
 
 
@@ -318,7 +444,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from fuzz.store import Store
         from fuzz.summary import render, store_summary
 
-        with Store(default_db(args.db), create=False) as store:
+        with Store(default_db(args.db), readonly=True) as store:
             summary = store_summary(store, args.campaign)
             summary["command"] = "stats"
             summary["campaigns"] = store.campaigns()
@@ -340,6 +466,146 @@ def cmd_stats(args: argparse.Namespace) -> int:
         else:
             print(render(stats), file=out)
     return EXIT_FAIL if stats["below_min_share"] else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from fuzz.store import Store, StoreLock
+
+    out_path = args.out.resolve()
+    for p in args.inputs:
+        if not p.exists():
+            raise UsageError(f"merge: {p}: no such store")
+        if p.resolve() == out_path:
+            raise UsageError(f"merge: {p} is the output store; a store cannot be merged into itself")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    lock = StoreLock(args.out)
+    reports = []
+    try:
+        with Store(args.out) as store:
+            for p in args.inputs:
+                r = store.merge_from(p)
+                reports.append({"input": str(p), **r})
+                if not args.json:
+                    print(f"{p}: {r['campaigns_added']} campaign(s) added, {r['campaigns_shared']} shared; "
+                          f"{r['cases_added']} case(s) added, {r['cases_duplicate']} already there; "
+                          f"findings: {r['findings_added']} new, {r['findings_updated']} counted again")
+            total = len(store.findings())
+    finally:
+        lock.release()
+    if args.json:
+        emit_json(sys.stdout, {"command": "merge", "out": str(args.out), "inputs": reports, "findings": total})
+    else:
+        print(f"{args.out}: {total} finding(s)")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from fuzz.programs import write_programs
+
+    summary = write_programs(check_seed(args.seed), args.count, args.out, args.release, args.backend,
+                             _weights(args))
+    if args.json:
+        emit_json(sys.stdout, summary)
+    else:
+        print(f"wrote {summary['written']} programs to {args.out} (skipped: "
+              + ", ".join(f"{k} {v}" for k, v in summary["skipped"].items()) + ")")
+    return EXIT_OK if summary["written"] == args.count else EXIT_FAIL
+
+
+def _bisect_target(args: argparse.Namespace) -> tuple[Any, str, str, str | None, Any]:
+    """(case, signature, family, arch, finding or None) from a store finding or a corpus file."""
+    from generators.case import KernelCase
+
+    p = Path(args.finding)
+    if p.suffix == ".json" and p.is_file():
+        from fuzz.corpus import load_file
+
+        entry = load_file(p)
+        for backend, e in entry.expected.items():
+            fam = backend.split("@")[0].split(":")[0]
+            if e["kind"] not in ("ok", "unsupported") and (args.family in (None, fam)):
+                arch = backend.split(":")[1] if ":" in backend else None
+                return entry.case, e["signature"], fam, arch, None
+        raise UsageError(f"{p}: no expected finding{' on ' + args.family if args.family else ''} to bisect")
+    from fuzz.store import Store
+
+    with Store(default_db(args.db), create=False) as store:
+        f = store.finding(args.finding)
+        reduced, _ = store.reduced(f.signature)
+    case_json = reduced or f.case_json
+    if case_json is None:
+        raise UsageError(f"finding #{f.id} has no stored case")
+    fam = f.backend.split("@")[0].split(":")[0]
+    arch = f.backend.split(":")[1] if ":" in f.backend else None
+    return KernelCase.from_json(case_json), f.signature, args.family or fam, arch, f
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from fuzz.bisect import bisect_case, render, select_releases
+
+    case, sig, family, arch, finding = _bisect_target(args)
+    arch = args.arch or arch
+    releases = select_releases(family, args.releases)
+
+    def install(missing: list[str]) -> bool:
+        if not missing or args.yes:
+            return True
+        msg = f"{len(missing)} release env(s) are not installed: {', '.join(missing)} (about 1 GB each)"
+        if sys.stdin.isatty() and not args.json:
+            return input(f"{msg}. Download and build them now? [y/N] ").strip().lower() in ("y", "yes")
+        print(f"tritondiff bisect: {msg}; skipping them (pass --yes to build them)", file=sys.stderr)
+        return False
+
+    with stdout_to_stderr(args.json) as out:
+        b = bisect_case(case, sig, family, releases, arch, args.timeout, install)
+        result = b.to_json()
+        if finding is not None:
+            from fuzz.store import Store
+
+            with Store(default_db(args.db), create=False) as store:
+                store.save_bisection(finding.id, result)
+        title = f"bisect of {'#' + str(finding.id) if finding else args.finding} on {family}: {sig[:100]}"
+        if args.json:
+            emit_json(out, {"command": "bisect", **result})
+        else:
+            print(render(b, title), file=out)
+    return EXIT_OK
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import time
+
+    from backends.envs import EnvError, envs_home, list_envs, remove_env
+
+    removed: list[str] = []
+    names = list(args.remove or [])
+    if args.remove_unused is not None:
+        cutoff = time.time() - args.remove_unused * 86400
+        rows = list_envs(sizes=False)
+        stale = {r.name for r in rows if (r.last_used or 0) < cutoff}
+        # an env linked by a kept env stays; leaves go before the envs they share
+        keep = {s for r in rows if r.name not in stale for s in r.shared}
+        names += sorted(stale - keep, key=lambda n: n.startswith("shared-"))
+    try:
+        for n in names:
+            remove_env(n)
+            removed.append(n)
+    except EnvError as e:
+        raise UsageError(str(e)) from None
+    rows = list_envs()
+    if args.json:
+        emit_json(sys.stdout, {"command": "envs", "home": str(envs_home()), "removed": removed,
+                               "envs": [r.__dict__ for r in rows], "total_bytes": sum(r.bytes for r in rows)})
+        return EXIT_OK
+    for n in removed:
+        print(f"removed {n}")
+    print(f"{'env':<28} {'size':>9}  {'last used':<16} shares / shared by")
+    for r in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.last_used)) if r.last_used else "-"
+        link = ", ".join([f"uses {s}" for s in r.shared] + [f"used by {u}" for u in r.used_by])
+        print(f"{r.name:<28} {r.bytes / 2**30:>7.2f} G  {used:<16} {link}")
+    print(f"{len(rows)} envs, {sum(r.bytes for r in rows) / 2**30:.2f} GiB under {envs_home()}")
+    return EXIT_OK
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -372,24 +638,42 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     db = default_db(args.db)
     with Store(db, create=False) as st:
         f = st.finding(args.finding)
-        backends = st.campaign_config(f.first_campaign).get("backends", [])
+        config = st.campaign_config(f.first_campaign)
+    backends = config.get("backends", [])
     if not f.case_json:
         raise UsageError(f"finding #{f.id} has no stored case to reduce")
     case = KernelCase.from_json(f.case_json)
     from fuzz.reduce import DoesNotReproduce
+    from oracles.metamorphic import stored_variants
 
     try:
+        variants = stored_variants(f.case_json)
+    except ValueError as e:
+        raise UsageError(f"finding #{f.id}: stored variants unusable: {e}") from e
+    try:
         with stdout_to_stderr(args.json):
-            res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget)
+            res = reduce_finding(case, f, list(backends), args.timeout, args.corpus, db, budget_s=args.budget,
+                                 reference=config.get("reference", True) is not False, variants=variants)
     except DoesNotReproduce as e:
         print(f"tritondiff reduce: finding #{f.id} does not reproduce: {e}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
-        emit_json(sys.stdout, {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
-                               "summary": res.stats.summary(), "before": res.stats.before,
-                               "after": res.stats.after, "source": res.case.source})
+        out = {"finding": f.id, "signature": f.signature, "case_id": res.case.case_id,
+               "summary": res.stats.summary(), "before": res.stats.before,
+               "after": res.stats.after, "source": res.case.source}
+        if res.variant is not None:
+            from oracles.metamorphic import derive
+
+            out["variant"] = res.variant.to_json()
+            out["variant_source"] = derive(res.case, res.variant).source
+        emit_json(sys.stdout, out)
     else:
         print(res.case.source)
+        if res.variant is not None:
+            from oracles.metamorphic import derive
+
+            print(f"# the other form ({res.variant.label()}):")
+            print(derive(res.case, res.variant).source)
         print(res.stats.summary())
     return EXIT_OK
 
@@ -401,13 +685,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     names = parse_backends(args.backends)
     if args.system:
-        from fuzz.system_setup import ensure_debian_packages
+        from fuzz.system_setup import build_linalg_engine, ensure_debian_packages
 
         ensure_debian_packages()
+        build_linalg_engine()
     elif any(n.startswith("ascend") for n in names):
-        from backends.ascend.setup import ensure_toolchain
+        from backends.linalg_exec.build import engine_library
+        from backends.linalg_exec.toolchain import ensure_engine_sdk, ensure_toolchain
 
         ensure_toolchain(install=False)  # says exactly what to install when missing
+        ensure_engine_sdk(install=False)
+        engine_library()
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
@@ -460,7 +748,17 @@ def _campaign_id(text: str) -> int:
 
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
-            "stats": cmd_stats, "backends": cmd_backends}
+            "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
+
+
+def _export_env_pythons(items: list[str]) -> None:
+    """`--env-python` for commands that re-open stored backends (replay, reduce, report): the
+    registry reads $TRITONDIFF_ENV_PYTHON, so every backend they open by name finds its env."""
+    good = [i for i in items if "=" in i and i.split("=", 1)[0] and i.split("=", 1)[1]]
+    if good:
+        old = os.environ.get("TRITONDIFF_ENV_PYTHON", "")
+        os.environ["TRITONDIFF_ENV_PYTHON"] = ",".join([*good, *([old] if old else [])])
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -474,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"tritondiff {args.command}"
+    _export_env_pythons(getattr(args, "env_python", None) or [])
     try:
         return COMMANDS[args.command](args)
     except _known_errors() as e:
@@ -492,10 +791,14 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAIL
         raise
     except RuntimeError as e:
-        if type(e).__name__ in ("EnvError", "WorkerStartError"):
+        if type(e).__name__ in ("EnvError", "WorkerStartError", "ClusterError"):
             print(f"{prog}: error: {e}", file=sys.stderr)
             return EXIT_FAIL
         raise
+    except sqlite3.Error as e:  # a store damaged in a way the checks on open cannot see
+        print(f"{prog}: error: the store cannot be read ({type(e).__name__}: {e}); restore a copy or "
+              "start a new --db", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:  # before a campaign installs its own handler

@@ -1,8 +1,9 @@
 """Corpus files: one JSON per kept case, with the verdict each backend is expected to give.
 
-A corpus replays without the generator that made it (the case carries its source and inputs), so
-it is what CI runs. Loading is forgiving across files and strict within one: a malformed file is
-reported by name and skipped, and the others still load.
+A corpus replays without the generator that made it (the case carries its spec and inputs), so
+it is what CI runs. A corpus file is untrusted input: the kernel source is always rendered from
+the validated spec, never taken from the file. Loading is forgiving across files and strict
+within one: a malformed file is reported by name and skipped, and the others still load.
 """
 
 from __future__ import annotations
@@ -64,16 +65,20 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
 
 
 def save_case(corpus_dir: str | Path, case: Any, expected: dict[str, dict[str, str]],
-              note: str = "") -> Path:
-    """Write `<corpus_dir>/<case_id>.json`; merge expectations if the file already exists."""
+              note: str = "", extra: dict[str, Any] | None = None) -> Path:
+    """Write `<corpus_dir>/<case_id>.json`; merge expectations if the file already exists.
+
+    `extra` holds top-level keys beside the case, e.g. "variants": the metamorphic forms whose
+    verdicts (`meta:<relation>:<backend>`) the file expects.
+    """
     path = Path(corpus_dir) / f"{case.case_id}.json"
-    extra: dict[str, Any] = {}
+    extra = dict(extra or {})
     if path.exists():
         try:
             old = load_file(path)
             expected = {**old.expected, **expected}
             note = note or old.note
-            extra = old.extra
+            extra = {**old.extra, **extra}
         except CorpusError:
             pass  # overwrite a broken file with a good one
     write_json_atomic(path, corpus_document(case, expected, note, extra))
@@ -101,43 +106,89 @@ def _validate_expected(path: Path, expected: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def load_file(path: str | Path) -> CorpusEntry:
-    """Load and validate one corpus file, or raise CorpusError naming it."""
-    from generators.case import KernelCase
+MAX_FILE_BYTES = 128 << 20
 
+
+def load_file(path: str | Path, trust_captured: bool = False) -> CorpusEntry:
+    """Load and validate one corpus file, or raise CorpusError naming it.
+
+    The file is data: its case is validated (generators.validate) and its kernel source is
+    rendered from the validated spec. A stored `source` that differs from that rendering is
+    refused, never run. Only a case marked kind "captured" keeps its stored source, and only with
+    `trust_captured`.
+    """
     p = Path(path)
     try:
-        text = p.read_text()
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CorpusError(f"{p}: file of {size} bytes exceeds the {MAX_FILE_BYTES >> 20} MiB a case may take")
+        raw = p.read_bytes()
     except OSError as e:
         raise CorpusError(f"{p}: cannot read: {e.strerror or e}") from e
+    return parse_document(raw, p, trust_captured)
+
+
+def parse_document(raw: bytes, p: Path, trust_captured: bool = False) -> CorpusEntry:
+    """A CorpusEntry from the bytes of a corpus file (named `p` in messages), or CorpusError."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{p}: not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise CorpusError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+        raise CorpusError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise CorpusError(f"{p}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer literal with too many digits
+        raise CorpusError(f"{p}: malformed JSON: {e}") from None
     if not isinstance(doc, dict):
         raise CorpusError(f"{p}: top level must be a JSON object, got {type(doc).__name__}")
     if "schema" not in doc:
         raise CorpusError(f"{p}: missing key 'schema' (expected {CORPUS_SCHEMA})")
-    if doc["schema"] != CORPUS_SCHEMA:
-        raise CorpusError(f"{p}: unsupported corpus schema {doc['schema']!r} (this tritondiff reads "
+    if doc["schema"] != CORPUS_SCHEMA or isinstance(doc["schema"], bool):
+        raise CorpusError(f"{p}: unsupported corpus schema {repr(doc['schema'])[:40]} (this tritondiff reads "
                           f"{CORPUS_SCHEMA})")
     missing = [k for k in ("case", "expected") if k not in doc]
     if missing:
         raise CorpusError(f"{p}: missing key(s) {', '.join(repr(k) for k in missing)}")
     if not isinstance(doc["case"], dict):
         raise CorpusError(f"{p}: 'case' must be a JSON object (KernelCase.to_json())")
-    try:
-        case = KernelCase.from_json(doc["case"])
-    except KeyError as e:
-        raise CorpusError(f"{p}: case is missing key {e.args[0]!r}") from e
-    except (ValueError, TypeError, IndexError, AttributeError) as e:
-        raise CorpusError(f"{p}: invalid case: {e}") from e
+    case = case_from_document(doc["case"], p, trust_captured)
     expected = _validate_expected(p, doc["expected"])
     note = doc.get("note", "")
     if not isinstance(note, str):
         raise CorpusError(f"{p}: 'note' must be a string")
     extra = {k: v for k, v in doc.items() if k not in ("schema", "case", "expected", "note")}
     return CorpusEntry(p, case, expected, note, extra)
+
+
+def case_from_document(d: dict[str, Any], where: str | Path, trust_captured: bool = False) -> Any:
+    """A KernelCase from untrusted case JSON: validated, its source rendered from its spec."""
+    from generators.case import KernelCase
+    from generators.render import render
+    from generators.validate import CaseInvalid, validate_case
+
+    try:
+        validate_case(d, trust_captured)
+    except CaseInvalid as e:
+        raise CorpusError(f"{where}: {e}") from None
+    except RecursionError:
+        raise CorpusError(f"{where}: case nested too deeply") from None
+    captured = d.get("kind") == "captured"
+    try:
+        source = d["source"] if captured else render(d["spec"])
+        case = KernelCase.from_json({**d, "source": source})
+    except Exception as e:  # validated input that still does not build: say so, never a traceback
+        raise CorpusError(f"{where}: invalid case: {type(e).__name__}: {e}") from None
+    if not captured and d["source"] != source:
+        raise CorpusError(f"{where}: stored source differs from the source rendered from its spec; "
+                          "tritondiff never runs a stored source (regenerate the file from its spec)")
+    stored_id = d.get("case_id")
+    if stored_id is not None and stored_id != case.case_id:
+        raise CorpusError(f"{where}: stored case_id {str(stored_id)[:20]!r} does not match its content "
+                          f"({case.case_id}): the file was edited")
+    return case
 
 
 def iter_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -155,13 +206,14 @@ def iter_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
-def load_corpus(paths: Iterable[str | Path]) -> tuple[list[CorpusEntry], list[str]]:
+def load_corpus(paths: Iterable[str | Path],
+                trust_captured: bool = False) -> tuple[list[CorpusEntry], list[str]]:
     """Load every corpus file under `paths`; (entries, error messages), never raising per file."""
     files, errors = iter_paths(paths)
     entries: list[CorpusEntry] = []
     for f in files:
         try:
-            entries.append(load_file(f))
+            entries.append(load_file(f, trust_captured))
         except CorpusError as e:
             errors.append(str(e))
     return entries, errors

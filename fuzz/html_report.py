@@ -246,7 +246,7 @@ def findings_table(d: CampaignData, report_dir: Path | None) -> str:
 def campaign_report(db: Path, out: Path, campaign: int | None = None, with_reports: bool = False,
                     timeout: float | None = None, quiet: bool = False) -> tuple[Path, list[Path]]:
     """CLI entry: write the HTML page (and, with_reports, every finding's report directory)."""
-    with Store(db, create=False) as store:
+    with Store(db, readonly=True) as store:
         data = collect(store, campaign)
     report_root = out.parent / "reports"
     written: list[Path] = []

@@ -77,3 +77,16 @@ def parse_weights(text: str | None, exclude: str | None = None,
             raise UsageError(f"unknown feature(s) {', '.join(unknown)} in --weights/--exclude; "
                              f"known features: {', '.join(known)}")
     return weights or None
+
+
+def parse_place(items: list[str]) -> dict[str, str]:
+    """`--place cuda=any --place hip=ROCM` -> {"cuda": "any", "hip": "ROCM"} (names checked later)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, res = (x.strip() for x in item.partition("="))
+        if not sep or not name or not res:
+            raise UsageError(f"--place {item!r}: expected BACKEND=RESOURCE (e.g. cuda=GPU) or BACKEND=any")
+        if not all(c.isalnum() or c in "_-" for c in res):
+            raise UsageError(f"--place {item!r}: a resource is a name such as GPU or NPU, or 'any'")
+        out[name] = res
+    return out

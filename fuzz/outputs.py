@@ -110,3 +110,13 @@ def summarize(case: Any, ref: Any, results: dict[str, Any], outcomes: list[Any])
         if details:
             summary["details"][f"{o.backend}:{o.kind}"] = jsonable(details)
     return summary
+
+
+def summarize_variants(run: Any) -> list[dict[str, Any]]:
+    """Heads of every metamorphic form's outputs, beside the base form's (for triage)."""
+    out = []
+    for vr in run.ran_variants():
+        entry = summarize(vr.case, vr.ref, vr.results, vr.outcomes)
+        entry["variant"] = vr.variant.to_json()
+        out.append(entry)
+    return out

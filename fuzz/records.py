@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass
 class OutcomeRecord:
-    """One verdict: from `judge` (one backend) or from `cross_check` (a divergence)."""
+    """One verdict: from `judge` (one backend), the cross-backend vote or a metamorphic variant."""
 
     backend: str
     kind: str
@@ -22,13 +22,17 @@ class OutcomeRecord:
     compile_s: float = 0.0
     run_s: float = 0.0
     wall_s: float = 0.0
-    origin: str = "judge"  # "judge" | "cross" | "harness" (tritondiff itself failed)
+    launch_s: float = 0.0
+    # "judge" | "cross" | "metamorphic" | "harness" (tritondiff itself failed) | "shared" (--regressions:
+    # a failure every release of the family shares, kept but not a finding)
+    origin: str = "judge"
+    relation: str = ""  # metamorphic records: the relation of the variant (not stored in SQL)
 
     @property
     def is_finding(self) -> bool:
         from oracles.outcome import FINDING_KINDS
 
-        return self.kind in FINDING_KINDS and self.origin != "harness"
+        return self.kind in FINDING_KINDS and self.origin not in ("harness", "shared")
 
 
 @dataclass

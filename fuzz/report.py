@@ -36,7 +36,8 @@ IR_EXT = {"ttir": "mlir", "ttgir": "mlir", "llir": "ll", "ptx": "ptx", "amdgcn":
 DIVERGENCE_KINDS = ("miscompile", "oob-write", "oob-read")
 KIND_PHRASE = {"crash": "crash", "internal-error": "internal compiler error", "rejects-valid":
                "rejects a valid kernel", "miscompile": "wrong output", "oob-write": "out-of-bounds write",
-               "oob-read": "out-of-bounds read", "timeout": "hang"}
+               "oob-read": "out-of-bounds read", "timeout": "hang",
+               "metamorphic": "two equivalent forms of a kernel disagree"}
 ASCEND_SCOPE = ("Execution here is triton-ascend's own frontend and `triton-adapter-opt` (TTIR → linalg), "
                 "followed by tritondiff's own MLIR 19 CPU lowering of that linalg (`mlir-opt`, "
                 "`mlir-translate`, `llc`). Huawei's NPU compiler (bishengir, CANN) is not exercised, so "
@@ -79,6 +80,14 @@ class FindingReport:
     seen_on: list[str] = field(default_factory=list)
     fault_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    releases: list[dict[str, Any]] = field(default_factory=list)  # stored bisections
+    # metamorphic findings: the other form; both: the runs shown side by side (fuzz.report_forms)
+    variant: Any = None
+    variant_case: KernelCase | None = None
+    variant_result: RunResult | None = None
+    side: dict[str, Any] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
+    reference_on: bool = True  # the campaign judged by the reference (False: --no-reference)
 
     @property
     def short_id(self) -> str:
@@ -144,6 +153,19 @@ def env_versions(config: BackendConfig) -> dict[str, str]:
         return {}
 
 
+def fault_source(kind: str, case: KernelCase) -> str | None:
+    """The kernel as a source-rewriting fault double runs it (for ir/ and repro.py)."""
+    import ast
+
+    from backends.faults import drop_scalar_mul, fault_scalars
+
+    try:
+        return drop_scalar_mul(ast.parse(case.source), case.kernel_name,
+                               fault_scalars(kind, [a.to_json() for a in case.args]))
+    except SyntaxError:
+        return None
+
+
 def _reference(case: KernelCase) -> tuple[Reference | None, str]:
     try:
         return evaluate(case), ""
@@ -201,13 +223,39 @@ def _verdict(name: str, case: KernelCase, ref: Reference | None, timeout: float,
     return Verdict(res.backend, o.kind, o.stage, note, o.signature == signature)
 
 
-def _attempt(f: Finding, case: KernelCase, is_reduced: bool, summary: str, config: BackendConfig,
-             campaign_backends: list[str], timeout: float, say: Callable[[str], None]) -> FindingReport:
+def _pooled(name: str) -> Any:
+    """The pool's open backend for `name` (inside `shared_backends()`)."""
+    from backends.backend import open_backend
+
+    assert _pool is not None
+    canon = resolve(name).name
+    if canon not in _pool:
+        _pool[canon] = open_backend(canon)
+    return _pool[canon]
+
+
+def _attempt(f: Finding, case_json: dict[str, Any], is_reduced: bool, summary: str, config: BackendConfig,
+             campaign_backends: list[str], timeout: float, say: Callable[[str], None],
+             reference: bool = True) -> FindingReport:
     """Re-run one candidate case (reduced or original) on the finding's backend and judge it."""
+    case = KernelCase.from_json(case_json)
     ref, ref_err = _reference(case)
     say(f"running {'reduced' if is_reduced else 'original'} case {case.case_id} on {config.name}")
     rep = FindingReport(f, case, is_reduced, summary, config, campaign_backends, ref, ref_err)
+    rep.reference_on = reference
     try:
+        if f.kind == "metamorphic":
+            from fuzz.report_forms import rerun_metamorphic
+            from oracles.metamorphic import stored_variants
+
+            rerun_metamorphic(rep, stored_variants(case_json), _pooled(config.name), reference, timeout)
+            return rep
+        if f.stage == "cross-backend":
+            from fuzz.report_forms import rerun_cross
+
+            names = list(dict.fromkeys([config.name, *[resolve(b).name for b in campaign_backends]]))
+            rerun_cross(rep, names, {n: _pooled(n) for n in names}, reference, timeout)
+            return rep
         rep.result = _run(config.name, case, timeout)
     except Exception as e:  # noqa: BLE001 - e.g. an env that cannot be built here
         rep.notes.append(f"could not re-run on {config.name}: {type(e).__name__}: {e}")
@@ -236,15 +284,24 @@ def build_report(store: Store, key: str, timeout: float | None = None, also: lis
     if reduced_json is None and original_json is None:
         raise ReportError(f"finding #{f.id} has no stored case (neither reduced nor original)")
     config = resolve(f.backend)
+    reference = cfg_json.get("reference", True) is not False
     attempts: list[FindingReport] = []
-    for cj, is_reduced in ((reduced_json, True), (original_json, False)):
-        if cj is None:
-            continue
-        cand = _attempt(f, KernelCase.from_json(cj), is_reduced, summary if is_reduced else "", config,
-                        campaign_backends, timeout, say)
-        attempts.append(cand)
-        if cand.reproduced or cand.result is None:
-            break
+    with shared_backends():
+        for cj, is_reduced in ((reduced_json, True), (original_json, False)):
+            if cj is None:
+                continue
+            cand = _attempt(f, cj, is_reduced, summary if is_reduced else "", config,
+                            campaign_backends, timeout, say, reference)
+            attempts.append(cand)
+            if cand.reproduced or cand.result is None:
+                break
+        rep = _finish_report(store, f, attempts, config, campaign_backends, also, timeout, say)
+    return rep
+
+
+def _finish_report(store: Store, f: Finding, attempts: list[FindingReport], config: BackendConfig,
+                   campaign_backends: list[str], also: list[str] | None, timeout: float,
+                   say: Callable[[str], None]) -> FindingReport:
     rep = next((a for a in attempts if a.reproduced), attempts[0])
     if rep is not attempts[0]:
         rep.notes.append("the reduced case no longer shows the finding's signature here; "
@@ -256,18 +313,10 @@ def build_report(store: Store, key: str, timeout: float | None = None, also: lis
         else:
             rep.notes.append(f"on re-run the backend gave `{rep.outcome.kind}` at `{rep.outcome.stage}` "
                              "instead of the finding's verdict (flaky, or fixed in this environment)")
-    if config.family == "fault" and config.options.get("fault") == "drop-scalar-mul":
-        import ast
-
-        from backends.faults import drop_scalar_mul
-
-        scalars = {a.name for a in rep.case.args if a.kind in ("scalar", "constexpr")}
-        try:
-            rep.fault_source = drop_scalar_mul(ast.parse(rep.case.source), rep.case.kernel_name, scalars)
-        except SyntaxError:
-            rep.fault_source = None
+    if config.family == "fault" and config.options.get("fault") in ("drop-scalar-mul", "runtime-scale"):
+        rep.fault_source = fault_source(config.options["fault"], rep.case)
     others = [b for b in campaign_backends + list(also or []) if b]
-    seen: set[str] = {config.name}
+    seen: set[str] = {config.name, *(o.backend for o in rep.others)}
     for name in others:
         try:
             canon = resolve(name).name
@@ -281,6 +330,7 @@ def build_report(store: Store, key: str, timeout: float | None = None, also: lis
         rep.others.append(_verdict(canon, rep.case, rep.reference, timeout, f.signature))
     if rep.result is not None:
         rep.result.versions = {**env_versions(config), **rep.result.versions}
+    rep.releases = store.bisections(f.id).get(f.id, [])
     rep.seen_on = sorted({r[0] for r in store.db.execute(
         "SELECT DISTINCT backend FROM outcomes WHERE signature = ?", (f.signature,))})
     return rep
@@ -299,6 +349,8 @@ def shorten_paths(text: str) -> str:
 
 def error_text(rep: FindingReport) -> str:
     r = rep.result
+    if rep.variant_result is not None and rep.variant_result.status != "ok":
+        r = rep.variant_result  # a metamorphic finding where the other form fails
     if r is None:
         return rep.finding.message
     parts = [r.message, r.stderr_tail if r.stderr_tail not in r.message else "", r.traceback]
@@ -341,6 +393,11 @@ def backend_label(rep: FindingReport) -> str:
     c, v = rep.config, (rep.result.versions if rep.result else {})
     if c.family == "ascend":
         return f"ascend {v.get('triton-ascend', c.version)}"
+    if c.family == "cpufork":
+        fork = c.options.get("flavor", c.name)
+        rel = next((v[k] for k in (fork, "spine-triton", "spine_triton", "triton-shared", "triton-cpu") if k in v),
+                   v.get("triton", c.version))
+        return f"{fork} {rel} ({v.get('mode', 'cpu')})".replace("  ", " ")
     if c.family == "fault":
         return f"{family_of(c.name)} double, triton {c.version} interpreter"
     if c.family == "interpreter":
@@ -363,6 +420,23 @@ def title(rep: FindingReport) -> str:
     elif kind in ("internal-error", "rejects-valid") and "adapter" in stage:
         phrase = f"adapter {phrase}"
     lead = f"[{backend_label(rep)}] {phrase}"
+    if kind == "metamorphic":
+        from oracles.metamorphic import relation_of
+
+        rel = rep.variant.relation if rep.variant is not None else relation_of(f.signature)
+        lead = f"[{backend_label(rep)}] result depends on an equivalent rewrite (`{rel}`)"
+        if rep.divergences:
+            d = rep.divergences[0]
+            dtype = rep.case.buffers[d.buffer].dtype if d.buffer in rep.case.buffers else ""
+            return (f"{lead}: {d.count}/{d.total} elements of {dtype} buffer `{d.buffer}` differ between "
+                    "the two forms")
+        vr = rep.variant_result
+        if vr is not None and vr.status != "ok":
+            head = shorten_paths(error_line(error_text(rep)))[:100]
+            return f"{lead}: the variant form fails at {vr.stage or stage}" + (f": {head}" if head else "")
+        return lead
+    if stage == "cross-backend" and rep.outcome is not None and rep.outcome.details.get("disagrees_with"):
+        lead += " (outvoted by " + ", ".join(family_of(n) for n in rep.outcome.details["disagrees_with"]) + ")"
     cpu = rep.config.family == "ascend" and (stage.startswith("runtime") or stage in ("run", "execute"))
     if cpu:
         lead += " running the adapter's linalg (CPU lowering)"
@@ -458,6 +532,12 @@ def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
     lines += ["## Environment", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in versions_rows(rep)]
     lines.append("")
+    if rep.releases:
+        from fuzz.bisect import release_table, summary_line
+
+        lines += ["## Releases", ""]
+        for b in rep.releases:
+            lines += [f"Bisected with `tritondiff bisect`: {summary_line(b)}.", "", *release_table(b), ""]
     lines += ["## Minimal kernel", ""]
     if rep.reduced:
         lines.append(f"Reduced by tritondiff's spec reducer ({rep.reduce_summary or 'same signature kept'}).")
@@ -474,6 +554,10 @@ def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
             val = _fmt(a.value)
         lines.append(f"| `{a.name}` | {a.kind} | {a.dtype or '-'} | {val} |")
     lines += ["", "Inputs and expected outputs are embedded in `repro.py`.", ""]
+    if rep.variant is not None:
+        from fuzz.report_forms import forms_section
+
+        lines += forms_section(rep)
     lines += ["## What happened", ""]
     r = rep.result
     if r is None:
@@ -486,7 +570,7 @@ def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
         if r.signal is not None or r.exc_type:
             lines.append(f"- error: {r.exc_type or ''}{' signal ' + str(r.signal) if r.signal is not None else ''}")
         text = error_text(rep)
-        if f.kind not in DIVERGENCE_KINDS or not rep.divergences:
+        if (f.kind not in DIVERGENCE_KINDS and not (f.kind == "metamorphic" and rep.side)) or not rep.divergences:
             head = shorten_paths(error_line(text))
             if head:
                 lines.append(f"- first error line: `{head}`")
@@ -504,7 +588,11 @@ def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
     for n in rep.notes:
         lines.append(f"- note: {n}")
     lines.append("")
-    if rep.divergences:
+    if rep.side and rep.divergences:
+        from fuzz.report_forms import side_by_side
+
+        lines += side_by_side(rep)
+    elif rep.divergences:
         lines += ["## Divergent outputs", "",
                   "Recomputed now: the backend's buffers compared with tritondiff's numpy reference "
                   "(exact for integers and exactly representable floats, otherwise within the "
@@ -544,6 +632,14 @@ def repro_instructions(rep: FindingReport) -> str:
         pre = f"In an environment with `{' '.join(c.env.requirements)}` (tritondiff itself is not needed):"
     else:
         pre = "In the backend's environment (tritondiff itself is not needed):"
+    if rep.variant is not None:
+        return (f"{pre if c.env.requirements else 'In the backend environment:'}\n\n```sh\npython repro.py\n```\n\n"
+                f"`repro.py` runs both forms of the kernel on `{c.name}` "
+                + ("(re-creating the fault double's injected defect) " if c.family == "fault" else "")
+                + "and compares their outputs with each other (integers exactly, floats "
+                + ("within twice the reference's per-element bound" if rep.reference_on else "within dtype tolerances")
+                + "); it exits 1 when they differ or only one form fails (0: not reproduced; 3: this machine "
+                "cannot run the forms, e.g. no GPU).")
     divergent = kind in DIVERGENCE_KINDS
     check = ("compares every buffer with the embedded reference outputs (per-element tolerances) and the "
              "guard canaries around them, prints the first differing elements" if divergent else
@@ -557,6 +653,8 @@ def repro_instructions(rep: FindingReport) -> str:
         "hip": f"runs on an AMD GPU when torch sees one, else compiles for `{c.options.get('arch')}`",
         "ascend": "compiles through triton-ascend's frontend and `triton-adapter-opt` exactly as a launch does"
                   + ("; then, when `torch_npu` is present, it launches on the NPU" if divergent else ""),
+        "cpufork": f"launches the kernel on CPU torch tensors through {c.options.get('flavor', 'the fork')}'s "
+                   "own compiler and launcher (run it with the fork's Python, the one given to --env-python)",
     }.get(c.family, "")
     tail = ""
     if divergent and c.family == "ascend":
@@ -577,6 +675,7 @@ def backend_block(rep: FindingReport) -> dict[str, Any]:
     c = rep.config
     opts = {k: v for k, v in c.options.items()}
     return {"name": c.name, "family": c.family, "version": c.version, "arch": opts.get("arch", ""),
+            "flavor": opts.get("flavor", ""),
             "capability": opts.get("capability"), "warp_size": opts.get("warp_size"),
             "fault": opts.get("fault", ""), "compile_options": dict(opts.get("compile_options") or {}),
             "adapter_options": dict(opts.get("adapter_options") or {}),
@@ -607,10 +706,28 @@ def write_report(rep: FindingReport, out_dir: Path) -> Path:
     (out_dir / "kernel.py").write_text(rep.case.source)
     finding = {"short_id": rep.short_id, "title": title(rep), "kind": rep.finding.kind,
                "stage": rep.finding.stage, "signature": rep.finding.signature}
-    repro = render_repro(rep.case, rep.reference, finding, backend_block(rep), rep.fault_source)
-    path = out_dir / "repro.py"
-    path.write_text(repro)
-    path.chmod(0o755)
+    meta = None
+    ref = rep.reference
+    if rep.variant is not None and rep.variant_case is not None:
+        from fuzz.repro_template import metamorphic_block
+
+        fault = rep.config.options.get("fault")
+        vsrc = fault_source(fault, rep.variant_case) if fault in ("drop-scalar-mul", "runtime-scale") else None
+        kind = (rep.outcome.details.get("variant_kind") if rep.outcome is not None else "") or "miscompile"
+        meta = metamorphic_block(rep.variant, rep.variant_case, rep.reference if rep.reference_on else None,
+                                 vsrc, kind)
+    elif rep.finding.stage == "cross-backend":
+        from fuzz.report_forms import pseudo_reference
+
+        majority = [n for n in rep.side if n != rep.config.name]
+        ref = pseudo_reference(rep.case, rep.side[majority[0]]) if majority else None
+    if ref is None and meta is None and rep.finding.kind in DIVERGENCE_KINDS:
+        rep.notes.append("no repro.py: no expected values to compare with (the finding did not reproduce)")
+    else:
+        repro = render_repro(rep.case, ref, finding, backend_block(rep), rep.fault_source, meta)
+        path = out_dir / "repro.py"
+        path.write_text(repro)
+        path.chmod(0o755)
     (out_dir / "README.md").write_text(render_readme(rep, ir_files))
     (out_dir / "finding.json").write_text(json.dumps({
         **rep.finding.to_json(), "short_id": rep.short_id, "reduced": rep.reduced,
@@ -638,7 +755,7 @@ def report_finding(db: Path, key: str, out: Path | None = None, timeout: float |
             print(msg, file=sys.stderr, flush=True)
 
     try:
-        with Store(db, create=False) as store:
+        with Store(db, readonly=True) as store:
             rep = build_report(store, key, timeout, also, say)
     except sqlite3.DatabaseError as e:
         raise ReportError(f"{db}: {e}") from e

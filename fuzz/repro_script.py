@@ -8,7 +8,8 @@ backend's own environment.
 
 Exit status of a reproducer: 0 the bug did not reproduce, 1 it reproduced (a divergence, an error
 or a crash; a compiler that kills the process exits with its signal, which is non-zero too), 3
-this machine cannot check it (e.g. a GPU miscompile and no GPU, an Ascend miscompile and no NPU).
+this machine cannot check it (e.g. a GPU miscompile and no GPU, an Ascend miscompile and no NPU, a
+CPU fork's finding outside that fork's env).
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ GUARD_ELEMS = 64
 CANARY_BYTE = 0xA5
 MAX_ROWS = 8
 FLOATS = ("fp32", "fp16", "bf16", "fp64")
+FP8 = {"fp8e4nv": (3, 7), "fp8e5": (2, 15)}  # mantissa bits, exponent bias
+TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
 TRITON_TYPE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "int8": "i8",
-               "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1"}
+               "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1",
+               "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "fp8e4nv": "fp8e4nv", "fp8e5": "fp8e5"}
 STORAGE = {"fp32": "float32", "fp16": "float16", "bf16": "uint16", "fp64": "float64", "int8": "int8",
-           "int16": "int16", "int32": "int32", "int64": "int64", "int1": "bool"}
+           "int16": "int16", "int32": "int32", "int64": "int64", "int1": "bool", "uint8": "uint8",
+           "uint16": "uint16", "uint32": "uint32", "uint64": "uint64", "fp8e4nv": "uint8", "fp8e5": "uint8"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -72,6 +77,14 @@ def values(dtype: str, stored: Any) -> Any:
     np = _np()
     if dtype == "bf16":
         return (stored.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if dtype in FP8:  # OCP e4m3fn / e5m2 bit patterns
+        m, bias = FP8[dtype]
+        b = stored.astype(np.int64)
+        e, f = (b >> m) & ((1 << (7 - m)) - 1), (b & ((1 << m) - 1)) / 2.0**m
+        v = np.where(e == 0, f * 2.0 ** (1 - bias), (1 + f) * 2.0 ** (e - bias))
+        return np.where(b & 0x80, -v, v)
+    if dtype.startswith("uint"):
+        return stored.astype(np.uint64)
     if dtype in FLOATS:
         return stored.astype(np.float64)
     if dtype == "int1":
@@ -178,17 +191,30 @@ def launch(fn: Any, device: str) -> dict[str, Any]:
         if a["kind"] == "ptr":
             buf = DATA["buffers"][a["buffer"]]
             t = tensors[a["buffer"]]
-            if buf["dtype"] == "bf16":
-                t = t.view(torch.bfloat16)
+            if buf["dtype"] in TORCH_VIEW:
+                t = t.view(getattr(torch, TORCH_VIEW[buf["dtype"]]))
             args.append(t[GUARD_ELEMS:GUARD_ELEMS + buf["size"]])
         elif a["kind"] == "scalar":
             args.append(scalar(a))
         else:
             args.append(a["value"])
-    fn[tuple(DATA["grid"])](*args, num_warps=DATA["num_warps"], **DATA["backend"].get("compile_options", {}))
+    fn[tuple(DATA["grid"])](*args, num_warps=DATA["num_warps"], **DATA["backend"].get("compile_options", {}),
+                            **launch_options())
     if device not in ("cpu",):
         getattr(torch, device.split(":")[0]).synchronize()
     return {n: t.cpu().numpy() for n, t in tensors.items()}
+
+
+def launch_options() -> dict[str, Any]:
+    """The case's own compile options (a metamorphic form may set num_stages or maxnreg)."""
+    fam = DATA["backend"]["family"]
+    launch = DATA.get("launch") or {}
+    out: dict[str, Any] = {}
+    if fam in ("cuda", "hip") and launch.get("num_stages") is not None:
+        out["num_stages"] = int(launch["num_stages"])
+    if fam == "cuda" and launch.get("maxnreg") is not None:
+        out["maxnreg"] = int(launch["maxnreg"])
+    return out
 
 
 def expect_divergence() -> bool:
@@ -337,7 +363,7 @@ def run_gpu_family(keep: str | None, print_ir: bool) -> int:
         target = GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
         find_hip_lld(str(triton.__version__))
     print(f"no matching GPU: compiling only, for {target}")
-    opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {})}
+    opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {}), **launch_options()}
     try:
         kernel = triton.compile(ast_source(fn, target), target=target, options=opts)
     except Exception as e:  # noqa: BLE001 - the compile error is the finding
@@ -394,7 +420,8 @@ def ascend_compile(fn: Any) -> tuple[str, str]:
     attrs = backend.get_attrs_descriptor(fn.params, vals)
     for idx, v in attrs.get_constants().items():
         consts[fn.params[idx].name] = v
-    opts = backend.parse_options({"num_warps": DATA["num_warps"], **be.get("adapter_options", {})})
+    opts = backend.parse_options({"num_warps": DATA["num_warps"], **be.get("adapter_options", {}),
+                                  **(DATA.get("launch") or {}).get("ascend_options", {})})
     stages: dict[str, Any] = {}
     backend.add_stages(stages, opts)
     src = ASTSource(fn, sig, consts, attrs)
@@ -451,6 +478,41 @@ def run_ascend(keep: str | None, print_ir: bool) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# CPU-device forks (spine-triton's SMT, triton-shared, triton-cpu): the fork's own launch
+
+
+def run_cpufork(keep: str | None, print_ir: bool) -> int:
+    """`kernel[grid](...)` on CPU torch tensors through the fork's own compiler and launcher."""
+    be = DATA["backend"]
+    flavor = be.get("flavor", "")
+    if flavor == "triton-cpu":
+        os.environ.setdefault("TRITON_CPU_BACKEND", "1")  # must precede `import triton`
+    import triton
+
+    if flavor == "triton-shared":
+        try:
+            from triton.backends.triton_shared.driver import CPUDriver
+
+            triton.runtime.driver.set_active(CPUDriver())
+        except ImportError:
+            print("triton-shared's CPUDriver is not importable: is this the triton-shared env?")
+            return EXIT_CANNOT_CHECK
+    mode = be.get("versions", {}).get("mode", "")
+    if mode == "linalg":
+        print("tritondiff saw this through the fork's TTIR -> linalg step ("
+              + (be["versions"].get("linalg_tool") or "its own linalg stage")
+              + ") executed by tritondiff's MLIR 19 lowering; here the kernel is launched natively.")
+    fn = write_kernel(DATA["source"], "kernel", keep)
+    try:
+        if triton.runtime.driver.active.get_current_target().backend in ("cuda", "hip", "npu", "xpu"):
+            raise RuntimeError("the active driver is not a CPU one")
+    except Exception as e:  # noqa: BLE001 - no CPU driver: nothing to launch on
+        print(f"cannot launch natively here ({e}); the IR under ir/ shows what the fork produced")
+        return EXIT_CANNOT_CHECK
+    return judge_run(lambda: launch(fn, "cpu"))
+
+
+# ------------------------------------------------------------------------------------------
 # fault-injection doubles: the same defect tritondiff's backend injects into the interpreter
 
 
@@ -461,25 +523,27 @@ def inject_fault(kind: str, keep: str | None) -> str | int:
     source = DATA["source"]
     print(f"NOTE: this finding comes from tritondiff's fault-injection double fault-{kind}: the stock "
           "interpreter with one deliberately injected defect. It is not a Triton bug.")
-    if kind == "drop-scalar-mul":
+    if kind in ("drop-scalar-mul", "runtime-scale"):
         injected = DATA.get("fault_source") or source
         plain = ast.unparse(ast.parse(source))  # the double unparses the AST: compare like with like
         diff = difflib.unified_diff(plain.splitlines(), injected.splitlines(), "kernel.py",
                                     "kernel_injected.py", lineterm="", n=0)
-        print("the injected defect rewrites block * scalar-parameter products:")
+        print("the injected defect rewrites block * scalar-parameter products"
+              + (" (runtime float scalars only):" if kind == "runtime-scale" else ":"))
         print("\n".join(diff))
         return injected
-    if kind in ("mask2d", "oob-store"):
+    if kind in ("mask2d", "oob-store", "warps8"):
         from triton.runtime.interpreter import InterpreterBuilder  # TRITON_INTERPRET=1 is set
 
-        if kind == "mask2d":
-            _wrap_mask2d(InterpreterBuilder)
-        else:
-            _wrap_oob_store(InterpreterBuilder)
-        print("the injected defect: " + ("masked loads/stores with a 2-D mask whose rows differ lose the "
-                                         "True lanes of the mask's last row" if kind == "mask2d" else
-                                         "every partially masked store also writes one element past its "
-                                         "highest masked-in address"))
+        if kind not in _INSTALLED:
+            {"mask2d": _wrap_mask2d, "oob-store": _wrap_oob_store, "warps8": _wrap_warps8}[kind](InterpreterBuilder)
+            _INSTALLED.add(kind)
+        print("the injected defect: " + {
+            "mask2d": "masked loads/stores with a 2-D mask whose rows differ lose the True lanes of the "
+                      "mask's last row",
+            "oob-store": "every partially masked store also writes one element past its highest masked-in "
+                         "address",
+            "warps8": "at num_warps == 8 every store loses its last masked-in lane"}[kind])
         return source
     tree = ast.parse(source)
     if kind == "segfault":
@@ -502,6 +566,9 @@ def inject_fault(kind: str, keep: str | None) -> str | int:
         return EXIT_NOT_REPRODUCED
     print(f"unknown fault kind {kind!r}: running the plain interpreter")
     return source
+
+
+_INSTALLED: set[str] = set()
 
 
 def _with_data(handle: Any, data: Any) -> Any:
@@ -548,6 +615,154 @@ def _wrap_oob_store(cls: Any) -> None:
     cls.create_masked_store = create_masked_store
 
 
+def _wrap_warps8(cls: Any) -> None:
+    np = _np()
+    store = cls.create_masked_store
+
+    def create_masked_store(self: Any, ptrs: Any, value: Any, mask: Any, *rest: Any) -> Any:
+        if DATA["num_warps"] == 8:  # the form being run
+            m = np.array(np.broadcast_to(np.asarray(mask.data, dtype=bool), np.shape(ptrs.data)))
+            on = np.flatnonzero(m)
+            if on.size:
+                m.flat[on[-1]] = False
+                mask = _with_data(mask, m)
+        return store(self, ptrs, value, mask, *rest)
+
+    cls.create_masked_store = create_masked_store
+
+
+# ------------------------------------------------------------------------------------------
+# metamorphic findings: the same backend, two equivalent forms of the kernel
+
+
+def use_form(form: dict[str, Any]) -> None:
+    """Make `form` (the base DATA, or the variant's) the one every launch function reads."""
+    global DATA
+    DATA = form
+
+
+def variant_form(base: dict[str, Any]) -> dict[str, Any]:
+    v = base["metamorphic"]["variant"]
+    return {**base, "source": v["source"], "args": v["args"], "grid": v["grid"], "num_warps": v["num_warps"],
+            "launch": v.get("launch") or {}, "fault_source": v.get("fault_source")}
+
+
+def form_outputs(keep: str | None, tag: str) -> dict[str, Any] | None:
+    """Run the current form on the backend: padded outputs, or None where it can only compile."""
+    be = DATA["backend"]
+    fam = be["family"]
+    if fam in ("interpreter", "fault"):
+        os.environ["TRITON_INTERPRET"] = "1"  # must precede `import triton`
+        source = inject_fault(be.get("fault", ""), keep) if fam == "fault" else DATA["source"]
+        if isinstance(source, int):
+            raise RuntimeError(f"the fault double's defect ended the run (status {source})")
+        return launch(write_kernel(source, tag, keep), "cpu")
+    if fam in ("cuda", "hip"):
+        import triton
+
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        fn = write_kernel(DATA["source"], tag, keep)
+        if torch is not None and _gpu_matches(torch, be) is not None:
+            return launch(fn, "cuda")
+        from triton.backends.compiler import GPUTarget
+
+        if fam == "cuda":
+            target = GPUTarget("cuda", int(be["capability"]), int(be.get("warp_size", 32)))
+        else:
+            target = GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
+            find_hip_lld(str(triton.__version__))
+        opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {}), **launch_options()}
+        triton.compile(ast_source(fn, target), target=target, options=opts)
+        print(f"compiled for {target} (no matching GPU: not executed)")
+        return None
+    if fam == "ascend":
+        fn = write_kernel(DATA["source"], tag, keep)
+        ascend_compile(fn)
+        try:
+            import torch_npu  # noqa: F401
+        except ImportError:
+            print("compiled through triton-adapter-opt (no torch_npu: not executed)")
+            return None
+        return launch(fn, "npu")
+    raise RuntimeError(f"unknown backend family {fam!r}")
+
+
+def compare_forms(first: dict[str, Any], second: dict[str, Any]) -> int:
+    """Print where the variant form's buffers differ from the base form's; how many buffers do."""
+    np = _np()
+    m = DATA["metamorphic"]
+    bad = 0
+    for name, buf in DATA["buffers"].items():
+        size = buf["size"]
+        a_raw, b_raw = first[name], second[name]
+        if a_raw.view(np.uint8)[:GUARD_ELEMS * a_raw.itemsize].tobytes() != \
+                b_raw.view(np.uint8)[:GUARD_ELEMS * b_raw.itemsize].tobytes() or \
+                a_raw.view(np.uint8)[(GUARD_ELEMS + size) * a_raw.itemsize:].tobytes() != \
+                b_raw.view(np.uint8)[(GUARD_ELEMS + size) * b_raw.itemsize:].tobytes():
+            bad += 1
+            print(f"DIVERGENCE {name}: the guard canaries around the buffer differ between the forms")
+        a = values(buf["dtype"], a_raw[GUARD_ELEMS:GUARD_ELEMS + size])
+        b = values(buf["dtype"], b_raw[GUARD_ELEMS:GUARD_ELEMS + size])
+        if buf["dtype"] in FLOATS:
+            if m.get("tol", {}).get(name):
+                tol = decode(m["tol"][name], "<f8")
+            else:
+                fin = np.concatenate([np.abs(a[np.isfinite(a)]), np.abs(b[np.isfinite(b)]), [0.0]])
+                tol = m["rtol"].get(buf["dtype"], 0.0) * (np.maximum(np.abs(a), np.abs(b)) + fin.max())
+            with np.errstate(invalid="ignore"):
+                wrong = ~((a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= tol))
+        else:
+            wrong = a != b
+        idx = np.nonzero(wrong)[0]
+        if not idx.size:
+            print(f"ok {name}: both forms agree on all {size} elements")
+            continue
+        bad += 1
+        print(f"DIVERGENCE {name} ({buf['dtype']}): {idx.size} of {size} elements differ between the forms")
+        print(f"  {'index':>7}  {'base form':>14}  {'variant form':>14}")
+        for i in idx[:MAX_ROWS]:
+            print(f"  {int(i):>7}  {a[i]!s:>14}  {b[i]!s:>14}")
+        if idx.size > MAX_ROWS:
+            print(f"  ... and {idx.size - MAX_ROWS} more")
+    return bad
+
+
+def run_metamorphic(keep: str | None) -> int:
+    base = DATA
+    m = base["metamorphic"]
+    print(f"metamorphic relation {m['label']}: {m['doc']}")
+    got: dict[str, tuple[str, Any]] = {}
+    for label, form, tag in (("base", base, "kernel"), ("variant", variant_form(base), "kernel_variant")):
+        use_form(form)
+        print(f"----- {label} form -----")
+        try:
+            got[label] = ("ok", form_outputs(keep, tag))
+        except Exception as e:  # noqa: BLE001 - a form that fails is what the report may be about
+            traceback.print_exc()
+            got[label] = ("error", f"{type(e).__name__}: {e}")
+    use_form(base)
+    (bs, bo), (vs, vo) = got["base"], got["variant"]
+    if bs == vs == "error":
+        print("not reproduced: both forms fail (the finding was about one form only)")
+        return EXIT_NOT_REPRODUCED
+    if bs != vs:
+        which = "variant" if vs == "error" else "base"
+        print(f"REPRODUCED: only the {which} form fails: {(vo if vs == 'error' else bo)}")
+        return EXIT_REPRODUCED
+    if bo is None or vo is None:
+        print("both forms compiled; comparing their outputs needs the device this backend runs on")
+        return EXIT_CANNOT_CHECK
+    n = compare_forms(bo, vo)
+    if n:
+        print(f"REPRODUCED: {n} buffer(s) differ between two forms that compute the same values")
+        return EXIT_REPRODUCED
+    print("not reproduced: both forms give the same outputs")
+    return EXIT_NOT_REPRODUCED
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -578,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
     if off:
         print("warning: the finding was seen with " + ", ".join(off))
     fam = be["family"]
+    if DATA.get("metamorphic"):
+        return run_metamorphic(args.keep)
     if fam == "interpreter":
         return run_interpreter(args.keep)
     if fam == "fault":
@@ -586,5 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_gpu_family(args.keep, args.print_ir)
     if fam == "ascend":
         return run_ascend(args.keep, args.print_ir)
+    if fam == "cpufork":
+        return run_cpufork(args.keep, args.print_ir)
     print(f"unknown backend family {fam!r}")
     return EXIT_CANNOT_CHECK

@@ -54,9 +54,10 @@ def expected_block(case: KernelCase, ref: Any) -> dict[str, Any]:
 
 
 def render_repro(case: KernelCase, ref: Any, finding: dict[str, Any], backend: dict[str, Any],
-                 fault_source: str | None = None) -> str:
+                 fault_source: str | None = None, metamorphic: dict[str, Any] | None = None) -> str:
     """The text of repro.py. `finding`: short_id, title, kind, stage, signature; `backend`: name,
-    family, version, arch, capability, warp_size, fault, compile_options, adapter_options, versions."""
+    family, version, arch, capability, warp_size, fault, compile_options, adapter_options, versions.
+    `metamorphic` (see `metamorphic_block`): run both forms and compare them with each other."""
     if ref is None and finding.get("kind") in ("miscompile", "oob-write", "oob-read"):
         raise ValueError("a divergence reproducer needs the reference's expected values")
     data: dict[str, Any] = {
@@ -70,7 +71,10 @@ def render_repro(case: KernelCase, ref: Any, finding: dict[str, Any], backend: d
                         "data": _b64(b.data.astype(b.data.dtype.newbyteorder("<")))}
                     for n, b in case.buffers.items()},
         "expected": expected_block(case, ref),
+        "launch": dict(case.launch),
     }
+    if metamorphic is not None:
+        data["metamorphic"] = metamorphic
     body = BODY_PATH.read_text()
     tree = ast.parse(body)
     doc_end = tree.body[0].end_lineno if isinstance(tree.body[0], ast.Expr) else 0
@@ -92,3 +96,22 @@ def render_repro(case: KernelCase, ref: Any, finding: dict[str, Any], backend: d
               'Exit status: 0 not reproduced, 1 reproduced (or killed by the crash\'s signal), 3 this\n'
               'machine cannot check it (no GPU / no NPU for a wrong-output finding).\n"""\n')
     return header + text.lstrip("\n") + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
+
+
+def metamorphic_block(variant: Any, var_case: KernelCase, ref: Any, fault_source: str | None,
+                      variant_kind: str) -> dict[str, Any]:
+    """The other form of a metamorphic finding, and how repro.py compares the two forms' outputs:
+    within twice the reference's bound where the campaign had one, else dtype tolerances."""
+    from oracles.compare import DTYPE_RTOL
+    from oracles.metamorphic import RELATIONS
+
+    tol = {}
+    if ref is not None:
+        for name in var_case.outputs():
+            if var_case.buffers[name].dtype in ("fp32", "fp16", "bf16", "fp64"):
+                tol[name] = _b64(2.0 * np.asarray(ref.errs[name], dtype="<f8"))
+    return {"relation": variant.relation, "label": variant.label(), "doc": RELATIONS[variant.relation].doc,
+            "variant_kind": variant_kind, "tol": tol, "rtol": dict(DTYPE_RTOL),
+            "variant": {"source": var_case.source, "args": [a.to_json() for a in var_case.args],
+                        "grid": list(var_case.grid), "num_warps": var_case.num_warps,
+                        "launch": dict(var_case.launch), "fault_source": fault_source}}

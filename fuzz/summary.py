@@ -94,6 +94,9 @@ def render(summary: dict[str, Any]) -> str:
                    f"{100 * s['outside_share']:.1f}% (generate {s['gen_s']:.1f} s, reference "
                    f"{s['ref_s']:.1f} s, judge {s['judge_s']:.1f} s, store {s['store_s']:.1f} s, "
                    f"warm-up {s['warm_s']:.1f} s not counted)")
+        if s.get("variants_run") or s.get("variants_skipped"):
+            out.append(f"metamorphic: {s['variants_run']} variants run, {s['variants_skipped']} not applicable or "
+                       f"refused; {s.get('variant_s', 0.0):.1f} s on variants")
         if s.get("harness_errors"):
             out.append(f"harness errors (tritondiff's own code raised): {s['harness_errors']}")
     if summary.get("invalid_reasons"):

@@ -1,6 +1,7 @@
 """Debian packages tritondiff's backends and reports need, installed when missing (as root).
 
-mlir-19-tools and llvm-19 lower triton-ascend's linalg to CPU code; chromium renders the HTML
+mlir-19-tools and llvm-19 lower triton-ascend's linalg to CPU code, libmlir-19-dev and g++ build
+the in-process engine that does the same work without a process per kernel; chromium renders the HTML
 campaign report in its screenshot test; lld-19 links hip kernels for triton releases up to 3.4.
 Not root: say exactly what to run instead.
 """
@@ -14,6 +15,7 @@ import sys
 
 PACKAGES = {"mlir-19-tools": "/usr/lib/llvm-19/bin/mlir-opt", "llvm-19": "/usr/lib/llvm-19/bin/llc",
             "lld-19": "/usr/lib/llvm-19/bin/ld.lld",
+            "libmlir-19-dev": "/usr/lib/llvm-19/include/mlir/InitAllPasses.h", "g++": "/usr/bin/g++",
             "chromium": "/usr/bin/chromium"}
 
 
@@ -32,3 +34,12 @@ def ensure_debian_packages() -> None:
     subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def build_linalg_engine() -> None:
+    """Compile the linalg engine now (minutes, once per machine) rather than in a campaign's worker."""
+    from backends.linalg_exec.build import engine_library, runtime_library
+
+    print("building the linalg engine (once per machine) ...", file=sys.stderr)
+    runtime_library()
+    print(engine_library(), file=sys.stderr)

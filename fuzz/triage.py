@@ -8,8 +8,12 @@ from fuzz.store import Finding, Store
 from fuzz.summary import findings_table
 
 
-def render_list(findings: list[Finding]) -> str:
-    return findings_table([f.to_json() for f in findings], limit=10**9)
+def render_list(findings: list[Finding], bisections: dict[int, list[dict[str, Any]]] | None = None) -> str:
+    from fuzz.bisect import summary_line
+
+    text = findings_table([f.to_json() for f in findings], limit=10**9)
+    extra = [f"#{f.id} releases: {summary_line(b)}" for f in findings for b in (bisections or {}).get(f.id, [])]
+    return text + ("\n" + "\n".join(extra) if extra else "")
 
 
 def _outputs_section(outputs: dict[str, Any]) -> list[str]:
@@ -38,6 +42,15 @@ def _reduced_lines(store: Store, f: Finding) -> list[str]:
     return [f"reduced:   {summary}", *("  " + ln for ln in reduced["source"].splitlines()[4:])]
 
 
+def _release_lines(store: Store, f: Finding) -> list[str]:
+    from fuzz.bisect import summary_line
+
+    found = store.bisections(f.id).get(f.id, [])
+    if not found:
+        return [f"releases:  not bisected (tritondiff bisect {f.id})"]
+    return [f"releases:  {summary_line(b)}" for b in found]
+
+
 def render_finding(store: Store, f: Finding) -> str:
     """Everything stored about one finding: verdict, message, kernel source, divergent outputs."""
     lines = [
@@ -47,6 +60,7 @@ def render_finding(store: Store, f: Finding) -> str:
         f"backend:   {f.backend}",
         f"affected:  {', '.join(store.affected_backends(f.signature)) or f.backend}",
         f"stage:     {f.stage or '?'}",
+        *_release_lines(store, f),
         *_reduced_lines(store, f),
         f"count:     {f.count} case(s), first seen {f.first_seen}, last seen {f.last_seen}",
         f"first case: campaign #{f.first_campaign} index {f.first_case} ({f.first_case_id})",
@@ -73,6 +87,9 @@ def render_finding(store: Store, f: Finding) -> str:
         lines.append(f"args: {args}")
         lines.append("source:")
         lines.extend("  " + ln for ln in case.get("source", "").rstrip().splitlines())
+        for v in case.get("variants") or []:
+            if isinstance(v, dict):
+                lines.append(f"variant run: {v.get('relation')} {v.get('params')}")
     else:
         lines.append("(case not stored)")
     if f.outputs:

@@ -36,6 +36,12 @@ TRITON_SIG = {
     "int32": "i32",
     "int64": "i64",
     "int1": "i1",
+    "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
+    "fp8e4nv": "fp8e4nv",
+    "fp8e5": "fp8e5",
 }
 
 @dataclass
@@ -95,6 +101,10 @@ class KernelCase:
     features: list[str] = field(default_factory=list)
     seed: int | None = None
     generator_version: str = ""
+    # Launch and compile options beyond num_warps, read by the runners: "num_stages" (cuda, hip),
+    # "maxnreg" (cuda), "ascend_options" (NPUOptions fields for triton-ascend). Empty for a
+    # generated case; metamorphic variants set them (oracles.metamorphic).
+    launch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def case_id(self) -> str:
@@ -104,6 +114,8 @@ class KernelCase:
         h.update(json.dumps([a.to_json() for a in self.args], sort_keys=True).encode())
         h.update(json.dumps(list(self.grid)).encode())
         h.update(str(self.num_warps).encode())
+        if self.launch:  # absent from older cases: their ids stay as they were
+            h.update(json.dumps(self.launch, sort_keys=True).encode())
         for name in sorted(self.buffers):
             b = self.buffers[name]
             h.update(name.encode() + b.dtype.encode() + b.role.encode())
@@ -127,6 +139,7 @@ class KernelCase:
             "features": list(self.features),
             "seed": self.seed,
             "generator_version": self.generator_version,
+            **({"launch": dict(self.launch)} if self.launch else {}),
         }
 
     @staticmethod
@@ -140,7 +153,7 @@ class KernelCase:
             buffers={n: Buffer.from_json(b) for n, b in d["buffers"].items()},
             grid=(int(g[0]), int(g[1]), int(g[2])), num_warps=int(d.get("num_warps", 4)),
             features=list(d.get("features", [])), seed=d.get("seed"),
-            generator_version=d.get("generator_version", ""),
+            generator_version=d.get("generator_version", ""), launch=_launch(d.get("launch")),
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -155,4 +168,27 @@ class KernelCase:
                         for n, b in self.buffers.items()},
             "grid": list(self.grid),
             "num_warps": self.num_warps,
+            "launch": dict(self.launch),
         }
+
+
+LAUNCH_KEYS = {"num_stages": int, "maxnreg": int, "ascend_options": dict}
+
+
+def _launch(d: Any) -> dict[str, Any]:
+    """Launch options of a case file: known keys of the right type only (a case file is data)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ValueError(f"case 'launch' must be an object, not {type(d).__name__}")
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        want = LAUNCH_KEYS.get(k)
+        if want is None:
+            raise ValueError(f"unknown launch option {k!r} (known: {', '.join(LAUNCH_KEYS)})")
+        if not isinstance(v, want) or isinstance(v, bool):
+            raise ValueError(f"launch option {k!r} must be {want.__name__}, got {v!r}")
+        if want is dict and not all(isinstance(x, (bool, int, str)) for x in v.values()):
+            raise ValueError(f"launch option {k!r} takes only bool/int/str values")
+        out[k] = dict(v) if want is dict else v
+    return out

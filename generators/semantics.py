@@ -99,7 +99,7 @@ def exact_sum(a: np.ndarray, ax: int, dt: str) -> np.ndarray:
     the sum of magnitudes fits the significand."""
     q = a * 256.0
     on_grid = np.all(q == np.round(q), axis=ax)
-    bits = {"fp32": 24, "fp16": 11, "bf16": 8}[dt]
+    bits = {"fp32": 24, "fp16": 11, "bf16": 8, "fp64": 53}[dt]
     return on_grid & (np.sum(np.abs(q), axis=ax) < 2.0**bits)
 
 

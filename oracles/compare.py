@@ -92,3 +92,78 @@ def compare_buffers(case: KernelCase, ref: Reference, outputs: dict[str, np.ndar
             rows = [(int(i), _py(exp[i]), _py(got[i])) for i in idx[:MAX_ROWS]]
             divs.append(Divergence(name, "miscompile", pattern, int(idx.size), buf.size, rows))
     return divs
+
+
+# ---- reference-free checks and run-against-run comparison ----------------------------------
+
+# Tolerances where no reference bounds the error (cross-backend votes without a reference,
+# metamorphic forms judged without one): relative to the larger value plus the same share of the
+# buffer's largest magnitude, so results near zero after cancellation are not held to a relative
+# bound they cannot meet. Exact agreement always passes.
+DTYPE_RTOL = {"fp32": 2e-5, "fp16": 4e-3, "bf16": 3e-2, "fp64": 1e-12}
+
+
+def reference_free(case: KernelCase, outputs: dict[str, np.ndarray]) -> list[Divergence]:
+    """What needs no reference: canaries intact, input buffers unchanged, every buffer returned."""
+    divs: list[Divergence] = []
+    for name, buf in case.buffers.items():
+        if name not in outputs:
+            divs.append(Divergence(name, "miscompile", "missing-buffer", buf.size, buf.size))
+            continue
+        padded = outputs[name]
+        divs.extend(check_guards(name, padded, buf.size))
+        if buf.role == "in":
+            data = padded[GUARD_ELEMS:GUARD_ELEMS + buf.size]
+            changed = np.nonzero(data.view(np.uint8) != np.ascontiguousarray(buf.data).view(np.uint8))[0]
+            if changed.size:
+                idx = np.unique(changed // data.dtype.itemsize)
+                rows = [(int(i), _py(buf.data[i]), _py(data[i])) for i in idx[:MAX_ROWS]]
+                divs.append(Divergence(name, "miscompile", "input-modified", int(idx.size), buf.size, rows))
+    return divs
+
+
+def run_tolerance(case: KernelCase, ref: Reference | None, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-element bound on |a - b| for two runs of one kernel (or of two equal forms of it).
+
+    With a reference each run lies within its bound of the exact value, so two runs lie within
+    twice the bound of each other; without one, the dtype tolerance above.
+    """
+    dt = case.buffers[name].dtype
+    if ref is not None:
+        return 2.0 * np.asarray(ref.errs[name], dtype=np.float64)
+    rtol = DTYPE_RTOL.get(dt, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fin = np.concatenate([np.abs(a[np.isfinite(a)]), np.abs(b[np.isfinite(b)]), [0.0]])
+        scale = float(fin.max())
+        return rtol * (np.maximum(np.abs(a), np.abs(b)) + scale)
+
+
+def compare_runs(case: KernelCase, ref: Reference | None, first: dict[str, np.ndarray],
+                 second: dict[str, np.ndarray]) -> list[Divergence]:
+    """Output buffers of `second` that differ from `first` beyond `run_tolerance`.
+
+    Rows read (index, value in first, value in second). Elements the reference says no store
+    wrote are compared too: both runs must leave them as they were.
+    """
+    divs: list[Divergence] = []
+    for name in case.outputs():
+        buf = case.buffers[name]
+        if name not in first or name not in second:
+            continue
+        a = from_storage(buf.dtype, first[name][GUARD_ELEMS:GUARD_ELEMS + buf.size])
+        b = from_storage(buf.dtype, second[name][GUARD_ELEMS:GUARD_ELEMS + buf.size])
+        if a.dtype.kind == "f":
+            tol = run_tolerance(case, ref, name, a, b)
+            with np.errstate(invalid="ignore", over="ignore"):
+                same = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= tol)
+            bad = ~same
+        else:
+            bad = a != b
+        idx = np.nonzero(bad)[0]
+        if idx.size:
+            pattern = "wrong-values"
+            if ref is not None and not np.any(ref.written[name][idx]):
+                pattern = "masked-lanes-written"
+            rows = [(int(i), _py(a[i]), _py(b[i])) for i in idx[:MAX_ROWS]]
+            divs.append(Divergence(name, "miscompile", pattern, int(idx.size), buf.size, rows))
+    return divs

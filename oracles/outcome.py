@@ -8,10 +8,11 @@ from typing import Any
 # Outcome kinds, from DESIGN.md. `unsupported` and `invalid` are never findings: the first is a
 # case outside a backend's profile (or our own lowering's), the second a case the reference
 # evaluator refused (undefined behaviour: a generator bug, counted against validity).
+# `metamorphic`: two equivalent forms of one kernel disagree on one backend (oracles.metamorphic).
 KINDS = ("ok", "crash", "internal-error", "rejects-valid", "miscompile", "oob-write", "oob-read",
-         "timeout", "unsupported", "invalid")
+         "timeout", "metamorphic", "unsupported", "invalid")
 FINDING_KINDS = frozenset({"crash", "internal-error", "rejects-valid", "miscompile", "oob-write",
-                           "oob-read", "timeout"})
+                           "oob-read", "timeout", "metamorphic"})
 
 
 @dataclass

@@ -19,6 +19,11 @@ exact computations (the common case with small-integer inputs) are compared bit 
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from generators.case import KernelCase
@@ -27,7 +32,15 @@ from generators.numerics import UNIT_ROUNDOFF, from_storage
 from generators.semantics import MAX_LOOP_TRIPS, EarlyReturn, Reference, UndefinedBehaviour, Val
 from generators.spec import Expr, Stmt, params_by_name
 
-__all__ = ["MAX_LOOP_TRIPS", "Evaluator", "Program", "Reference", "UndefinedBehaviour", "Val", "evaluate"]
+__all__ = ["MAX_LOOP_TRIPS", "Evaluator", "Program", "Reference", "UndefinedBehaviour", "Val", "evaluate",
+           "static_bound"]
+
+# Budget of one evaluation: a case beyond it is refused as `invalid: too large`, never run for
+# hours (a corpus file may ask for 2**31 programs). Static: programs x spec nodes x the largest
+# tensor; dynamic: wall clock and growth of this process's resident memory, checked per program.
+MAX_STATIC_WORK = 2_000_000_000
+TIME_BUDGET_S = 60.0
+MEMORY_BUDGET_BYTES = 2 << 30
 
 
 class Program:
@@ -70,15 +83,29 @@ class Evaluator:
         self.owner = {n: np.full(v.shape, -1, dtype=np.int64) for n, v in self.buffers.items()}
         self.owner_stmt: dict[str, dict[int, str]] = {n: {} for n in self.buffers}
         self.stores = 0
+        # Ownership of an output buffer: plain stores ("store") or atomics ("atomic"), never both,
+        # so an atomic buffer's elements evolve from their known initial contents only.
+        self.access: dict[str, str] = {}
+        # Checks that need the whole grid (atomic old values, order-independence), run at the end.
+        self.finish: list[Callable[[], None]] = []
+        self.state: dict[str, Any] = {}  # per-construct bookkeeping across programs
+
+    def claim(self, pname: str, how: str) -> None:
+        """Mark output buffer `pname` as written by `how` ("store" or "atomic"); mixing is UB."""
+        if self.roles[pname] != "out":
+            raise UndefinedBehaviour(f"{how} to an input buffer", pname)
+        if self.access.setdefault(pname, how) != how:
+            raise UndefinedBehaviour("atomic and plain store on one buffer", pname)
 
     def write(self, pname: str, offs: np.ndarray, vals: np.ndarray, errs: np.ndarray,
               who: tuple[tuple[int, int, int], str]) -> None:
         buf = self.buffers[pname]
-        if self.roles[pname] != "out":
-            raise UndefinedBehaviour("store to an input buffer", pname)
+        self.claim(pname, "store")
         if offs.size and (offs.min() < 0 or offs.max() >= buf.size):
             raise UndefinedBehaviour("out-of-bounds store", f"{pname}[{offs.min()}..{offs.max()}] "
                                      f"of {buf.size}")
+        if errs.size and not np.all(np.isfinite(errs)):
+            raise UndefinedBehaviour("store of an undefined value", f"{pname}: a NaN-padded lane reaches a store")
         uniq, first = np.unique(offs, return_index=True)
         if uniq.size != offs.size:
             order = np.argsort(offs, kind="stable")
@@ -105,8 +132,12 @@ class Evaluator:
         self.errs[pname][offs[first]] = errs[first]
         self.stores += 1
 
-    def run(self) -> Reference:
+    def run(self, time_budget_s: float = TIME_BUDGET_S,
+            memory_budget: int = MEMORY_BUDGET_BYTES) -> Reference:
         gx, gy, gz = self.case.grid
+        static_bound(self.case)
+        deadline = time.monotonic() + time_budget_s
+        rss0 = _rss()
         for z in range(gz):
             for y in range(gy):
                 for x in range(gx):
@@ -114,6 +145,12 @@ class Evaluator:
                         Program(self, (x, y, z)).run(self.spec["body"])
                     except EarlyReturn:  # `return` ends this program only
                         pass
+                    if time.monotonic() > deadline:
+                        raise UndefinedBehaviour("too large", f"reference ran past {time_budget_s:g}s")
+                    if _rss() - rss0 > memory_budget:
+                        raise UndefinedBehaviour("too large", f"reference grew past {memory_budget >> 20} MiB")
+        for check in self.finish:
+            check()
         values, errs, written = {}, {}, {}
         for pname, bname in self.ptr_buf.items():
             values[bname] = self.buffers[pname]
@@ -122,11 +159,60 @@ class Evaluator:
         return Reference(values, errs, written, {"stores": self.stores})
 
 
-def evaluate(case: KernelCase) -> Reference:
-    """Expected buffers of `case`, or UndefinedBehaviour if the case is invalid on its inputs."""
+def _rss() -> int:
+    """Resident bytes of this process (0 where /proc is missing)."""
     try:
-        return Evaluator(case).run()
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _count_nodes(node: Any) -> tuple[int, int]:
+    """(nodes, largest tensor) of a spec body, iteratively: bodies may come from untrusted files."""
+    nodes, largest, stack = 0, 1, [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            nodes += 1
+            shape = n.get("shape") if "e" in n else None
+            if n.get("e") == "arange" and isinstance(n.get("n"), int):
+                shape = [n["n"]]
+            if isinstance(shape, list) and all(isinstance(d, int) for d in shape):
+                size = 1
+                for d in shape:
+                    size *= max(d, 1)
+                largest = max(largest, size)
+            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
+        elif isinstance(n, list):
+            stack.extend(n)
+    return nodes, largest
+
+
+def static_bound(case: KernelCase) -> None:
+    """Refuse before running a case whose programs x nodes x elements is beyond the budget."""
+    gx, gy, gz = case.grid
+    programs = gx * gy * gz
+    if programs < 1:
+        raise UndefinedBehaviour("too large", f"grid {case.grid} has no programs")
+    nodes, largest = _count_nodes(case.spec.get("body", []))
+    work = programs * max(nodes, 1) * largest
+    if work > MAX_STATIC_WORK:
+        raise UndefinedBehaviour("too large", f"{programs} programs x {nodes} nodes x {largest} elements")
+    elems = sum(b.size for b in case.buffers.values())
+    if elems * 40 > MEMORY_BUDGET_BYTES:  # float64 value + error + owner + flags per element
+        raise UndefinedBehaviour("too large", f"{elems} buffer elements")
+
+
+def evaluate(case: KernelCase, time_budget_s: float = TIME_BUDGET_S,
+             memory_budget: int = MEMORY_BUDGET_BYTES) -> Reference:
+    """Expected buffers of `case`, or UndefinedBehaviour if the case is invalid on its inputs
+    (reason "too large" when it is beyond the time or memory budget)."""
+    try:
+        return Evaluator(case).run(time_budget_s, memory_budget)
     except UndefinedBehaviour:
         raise
+    except MemoryError:
+        raise UndefinedBehaviour("too large", "the reference ran out of memory") from None
     except (KeyError, IndexError, ValueError, TypeError) as exc:
         raise UndefinedBehaviour("ill-formed spec", f"{type(exc).__name__}: {exc}") from exc

@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from backends.ascend import calling, execute, legalize, lower
-from backends.ascend.calling import Param
 from backends.ascend.cli import buffer, constexpr, env_python, make_case, ptr, run_in_env, scalar
-from backends.ascend.setup import find_toolchain
+from backends.linalg_exec import calling, execute, legalize
+from backends.linalg_exec import tools as lower
+from backends.linalg_exec.convention import Param
+from backends.linalg_exec.toolchain import find_toolchain
 from backends.runner_api import GUARD_ELEMS, StageError
 
 VERSIONS = ["3.2.0", "3.2.0rc4", "3.2.0rc2"]

@@ -270,19 +270,29 @@ KNOWN = {
 }
 
 
-def _run_version(version: str) -> dict[str, dict] | None:
+OLD_PIPELINE = {"lowering": "tools", "reuse": False}
+
+
+def _run_version(version: str) -> tuple[dict[str, dict], dict[str, dict]] | None:
+    """(default pipeline: the engine with reuse; the old tools pipeline) on every case."""
     py = env_python(version)
     if not os.path.exists(py):
         return None
     names = list(CASES)
-    res = run_in_env(py, [(CASES[n][0], {}) for n in names])
-    return dict(zip(names, res))
+    res = run_in_env(py, [(CASES[n][0], {"lowering": "engine"}) for n in names]
+                     + [(CASES[n][0], OLD_PIPELINE) for n in names])
+    return dict(zip(names, res[:len(names)])), dict(zip(names, res[len(names):]))
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, dict[str, dict] | None]:
+def both() -> dict[str, tuple[dict[str, dict], dict[str, dict]] | None]:
     with ThreadPoolExecutor(len(VERSIONS)) as ex:
         return dict(zip(VERSIONS, ex.map(_run_version, VERSIONS)))
+
+
+@pytest.fixture(scope="module")
+def results(both: dict) -> dict[str, dict[str, dict] | None]:
+    return {v: (r[0] if r is not None else None) for v, r in both.items()}
 
 
 def _check_outputs(name: str, res: dict) -> None:
@@ -342,3 +352,18 @@ def test_calling_convention_and_artifacts(results: dict, version: str) -> None:
         assert res[key] >= 0
     assert res["compile_s"] == pytest.approx(res["frontend_s"] + res["adapter_s"])
     assert res["outputs"]["o"][:4] == b"\xa5" * 4 and res["outputs"]["o"][-4:] == b"\xa5" * 4
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_engine_and_old_tools_pipeline_agree_on_every_kernel(both: dict, version: str) -> None:
+    """The in-process engine (with cross-release reuse) gives what mlir-opt/llc per kernel gave."""
+    if both[version] is None:
+        pytest.skip(f"env ascend-{version} is not installed")
+    engine, tools = both[version]
+    for name in CASES:
+        e, t = engine[name], tools[name]
+        assert (e["status"], e.get("stage", "")) == (t["status"], t.get("stage", "")), name
+        if e["status"] == "ok":
+            assert e["outputs"] == t["outputs"], name
+            assert "lowering=engine" in e["artifacts"]["timing"], name
+            assert "lowering=tools" in t["artifacts"]["timing"], name

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.ascend import calling, execute, legalize, lower
-from backends.ascend.calling import Param
 from backends.ascend.cli import buffer
-from backends.ascend.setup import find_toolchain
+from backends.linalg_exec import calling, execute, legalize
+from backends.linalg_exec import tools as lower
+from backends.linalg_exec.convention import Param
+from backends.linalg_exec.toolchain import find_toolchain
 from backends.runner_api import GUARD_ELEMS, Unsupported
 
 needs_tools = pytest.mark.skipif(find_toolchain() is None, reason="MLIR/LLVM 19 tools not installed")

@@ -75,3 +75,27 @@ def test_missing_python_for_backend_is_clear(home: Path) -> None:
     with open_backend("cuda", env_python="/nonexistent/bin/python") as b:
         with pytest.raises(EnvError, match="/nonexistent/bin/python does not exist"):
             b.warm()
+
+
+def test_shared_env_is_seen_by_its_users_and_outlives_them(home: Path) -> None:
+    import subprocess
+
+    from backends.envs import list_envs, remove_env, site_packages
+
+    base = EnvSpec("shared-base", ("pip",), extra_pip_args=("--no-index",))
+    child = EnvSpec("child", ("pip",), extra_pip_args=("--no-index",), shared=(base,))
+    py = ensure_env(child, log=lambda _m: None)
+    assert is_installed(base)
+    (site_packages(home / "envs" / "shared-base" / "bin" / "python") / "shared_probe.py").write_text("X = 42\n")
+    r = subprocess.run([str(py), "-c", "import shared_probe; print(shared_probe.X)"], capture_output=True, text=True)
+    assert r.stdout.strip() == "42", r.stderr
+    rows = {r.name: r for r in list_envs()}
+    assert rows["shared-base"].used_by == ["child"] and rows["child"].shared == ["shared-base"]
+    assert rows["child"].bytes > 0
+    with pytest.raises(EnvError, match="shared by child"):
+        remove_env("shared-base")
+    remove_env("child")
+    remove_env("shared-base")
+    assert list_envs() == []
+    with pytest.raises(EnvError, match="not an env name"):
+        remove_env("../etc")

@@ -166,3 +166,15 @@ def test_python_dash_m_fuzz() -> None:
     p = subprocess.run([sys.executable, "-m", "fuzz", "fuzz", "--cases", "3"], cwd=REPO,
                        capture_output=True, text=True)
     assert p.returncode == 2 and "--backends" in p.stderr
+
+
+def test_launcher_option_reaches_every_backend() -> None:
+    from fuzz.cli import _backend_opts, build_parser
+
+    args = build_parser().parse_args(["fuzz", "--backends", "cuda,interpreter", "--launcher", "triton",
+                                      "--env-python", "cuda=/usr/bin/python3"])
+    assert _backend_opts(args, ["cuda", "interpreter"]) == {
+        "cuda": {"env_python": "/usr/bin/python3", "runner_options": {"launcher": "triton"}},
+        "interpreter": {"runner_options": {"launcher": "triton"}}}
+    args = build_parser().parse_args(["fuzz", "--backends", "cuda"])
+    assert args.launcher == "direct" and _backend_opts(args, ["cuda"]) == {}

@@ -9,24 +9,31 @@ import numpy as np
 import pytest
 
 from fuzz.corpus import CorpusError, load_corpus, load_file, save_case
+from generators import spec as S
 from generators.case import Arg, Buffer, KernelCase
-
-SOURCE = '''import triton
-import triton.language as tl
+from generators.render import render
 
 
-@triton.jit
-def k(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    m = offs < n
-    tl.store(y_ptr + offs, tl.load(x_ptr + offs, mask=m) + 1, mask=m)
-'''
+def _spec(n: int) -> dict:
+    """y = x + 1 over n fp32 elements: a real spec, since corpus files are rendered from theirs."""
+    offs = S.bin_("+", S.bin_("*", S.pid(0), S.arg("BLOCK")), S.arange(8, "BLOCK"))
+    m = S.bin_("<", S.var("offs"), S.arg("n"))
+    body = [S.let("offs", offs), S.let("m", m),
+            S.store(S.bin_("+", S.arg("y_ptr"), S.var("offs")),
+                    S.bin_("+", S.load(S.bin_("+", S.arg("x_ptr"), S.var("offs")), S.var("m"),
+                                       S.const(0.0, "fp32")), S.const(1.0, "fp32")), S.var("m"))]
+    return {"schema": 1, "name": "k", "grid": [1, 1, 1], "num_warps": 4, "body": body,
+            "params": [{"name": "x_ptr", "kind": "ptr", "dtype": "fp32"},
+                       {"name": "y_ptr", "kind": "ptr", "dtype": "fp32"},
+                       {"name": "n", "kind": "scalar", "dtype": "int32", "value": n},
+                       {"name": "BLOCK", "kind": "constexpr", "dtype": "", "value": 8}]}
 
 
 def make_case(n: int = 8) -> KernelCase:
     """A hand-written case: the corpus and CLI tests need a KernelCase, not a generator."""
+    spec = _spec(n)
     return KernelCase(
-        spec={"note": "hand-written"}, source=SOURCE, kernel_name="k",
+        spec=spec, source=render(spec), kernel_name="k",
         args=[Arg("x_ptr", "ptr", "fp32", buffer="x"), Arg("y_ptr", "ptr", "fp32", buffer="y"),
               Arg("n", "scalar", "int32", value=n), Arg("BLOCK", "constexpr", "", value=8)],
         buffers={"x": Buffer("x", "fp32", "in", np.arange(n, dtype=np.float32)),
@@ -77,8 +84,8 @@ def _write(d: Path, name: str, text: str) -> Path:
     ('{"case": {}, "expected": {}}', r"missing key 'schema'"),
     ('{"schema": 2, "case": {}, "expected": {}}', r"unsupported corpus schema 2"),
     ('{"schema": 1, "expected": {}}', r"missing key\(s\) 'case'"),
-    ('{"schema": 1, "case": {"schema": 1}, "expected": {}}', r"case is missing key '\w+'"),
-    ('{"schema": 1, "case": {"schema": 9}, "expected": {}}', r"invalid case: unsupported case schema 9"),
+    ('{"schema": 1, "case": {"schema": 1}, "expected": {}}', r"case: lacks field\(s\) '\w+'"),
+    ('{"schema": 1, "case": {"schema": 9}, "expected": {}}', r"case.schema: unsupported case schema 9"),
 ])
 def test_malformed_files_name_the_file(tmp_path: Path, text: str, message: str) -> None:
     bad = _write(tmp_path, "bad.json", text)

@@ -182,3 +182,23 @@ def test_sigkill_never_leaves_a_partial_case(tmp_path: Path) -> None:
                 k = int(f.signature[3:])
                 assert f.count == sum(1 for (i,) in cases if i % 5 == k)
             assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_schema_1_store_gains_launch_times(tmp_path: Path) -> None:
+    """A store written before launch times were kept opens, keeps its rows and records new ones."""
+    db = tmp_path / "old.sqlite"
+    with Store(db) as s:
+        cid, _ = s.open_campaign("x", CONFIG)
+        s.record_case(rec(cid, 0))
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE outcomes DROP COLUMN launch_s")  # what schema 1 wrote
+    con.execute("UPDATE schema_version SET version = 1")
+    con.commit()
+    con.close()
+    with Store(db) as s:
+        assert s.db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 2
+        r = rec(cid, 1)
+        r.outcomes[0].launch_s = 0.05
+        s.record_case(r)
+        assert [o["launch_s"] for o in s.case_outcomes(cid, 0)] == [0.0, 0.0]
+        assert s.case_outcomes(cid, 1)[0]["launch_s"] == 0.05

@@ -25,12 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.ascend.calling import Param
-from backends.ascend.lower import cleanup_dir
+from backends.linalg_exec.convention import Param
+from backends.linalg_exec.tools import cleanup_dir
 from backends.runner_api import StageError, Unsupported, report_stage
 
 TRITON_SIG = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "int8": "i8",
-              "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1"}
+              "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1",
+              "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "fp8e4nv": "fp8e4nv", "fp8e5": "fp8e5"}
 ALIGNED_ADDR = 1 << 16  # what our stand-in pointers report: 16-byte aligned, like torch tensors
 
 
@@ -182,7 +183,9 @@ def _prepare(case: dict, options: dict) -> tuple[Any, Any, Any, dict, list[Param
     backend = make_backend(target)
     fn = load_kernel(case["source"], case["kernel_name"])
     signature, constants, attrs, passed = _specialise(fn, case, backend, options.get("specialize", True))
-    adapter_opts = dict(options.get("adapter_options") or {})
+    # the runner's own options, then a metamorphic variant's (the case's launch block)
+    adapter_opts = {**(options.get("adapter_options") or {}),
+                    **((case.get("launch") or {}).get("ascend_options") or {})}
     opt_cls = type(backend.parse_options({}))
     unknown = [k for k in adapter_opts if k not in opt_cls.__dataclass_fields__]
     if unknown:

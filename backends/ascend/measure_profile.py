@@ -69,10 +69,10 @@ def measure(options: dict | None = None) -> dict:
     from backends.ascend import frontend, probes
     vers = frontend.versions()
     out: dict = {"triton_ascend": vers.get("triton-ascend", "?"), "measured_at": time.strftime("%Y-%m-%d"),
-                 "options": options or {}, "dtypes": {}, "features": {}}
+                 "options": options or {}, "dtypes": {}, "features": {}, "constructs": {}}
     for p in probes.all_probes():
         r = run_probe(p, options or {})
-        out["dtypes" if p.kind == "dtype" else "features"][p.name] = r
+        out[{"dtype": "dtypes", "construct": "constructs"}.get(p.kind, "features")][p.name] = r
     return out
 
 
@@ -86,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([args.python, "-m", "backends.ascend.measure_profile", "--out", args.out],
                                env=env, cwd=str(HERE.parents[1]))
     prof = measure()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     path = Path(args.out) / f"profile_{prof['triton_ascend']}.json"
     path.write_text(json.dumps(prof, indent=1, sort_keys=True) + "\n")
-    bad = {k: v["status"] for sec in ("dtypes", "features") for k, v in prof[sec].items() if v["status"] != "ok"}
+    bad = {k: v["status"] for sec in ("dtypes", "features", "constructs") for k, v in prof[sec].items()
+           if v["status"] != "ok"}
     print(f"{path}: {bad or 'all ok'}")
     return 0
 

@@ -73,7 +73,8 @@ def run_case(case: dict, options: dict) -> dict:
         padded[name], views[name] = _to_npu(buf)
     args = [views[a["buffer"]] if a["kind"] == "ptr" else a["value"] for a in case["args"]]
     grid = tuple(int(g) for g in case["grid"])
-    kw = {"num_warps": case.get("num_warps", 4), **(options.get("adapter_options") or {})}
+    kw = {"num_warps": case.get("num_warps", 4), **(options.get("adapter_options") or {}),
+          **((case.get("launch") or {}).get("ascend_options") or {})}
     t0 = time.perf_counter()
     try:
         if hasattr(fn, "warmup"):

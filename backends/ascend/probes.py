@@ -277,6 +277,26 @@ FEATURES: dict[str, Callable[[], tuple[dict, dict[str, np.ndarray]]]] = {
 }
 
 
+def _construct_probe(name: str) -> Callable[[], tuple[dict, dict[str, np.ndarray]]]:
+    """Every registered construct's own minimal example, expected values from the reference."""
+    def build() -> tuple[dict, dict[str, np.ndarray]]:
+        from generators.constructs import ALL
+        from generators.numerics import to_storage
+        from oracles.reference import evaluate
+
+        case = ALL[name].example()
+        ref = evaluate(case)
+        expected = {n: to_storage(case.buffers[n].dtype, ref.values[n]) for n in case.outputs()}
+        return case.to_wire(), expected
+    return build
+
+
+def construct_probes() -> list[Probe]:
+    from generators.constructs import ALL
+
+    return [Probe(f"construct_{n}", "construct", _construct_probe(n)) for n in sorted(ALL)]
+
+
 def all_probes() -> list[Probe]:
     return ([Probe(dt, "dtype", _dtype_probe(dt)) for dt in DTYPES]
-            + [Probe(n, "feature", b) for n, b in FEATURES.items()])
+            + [Probe(n, "feature", b) for n, b in FEATURES.items()] + construct_probes())

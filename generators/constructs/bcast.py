@@ -23,6 +23,9 @@ class BroadcastTo(Construct):
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])
+        src = n["x"]
+        if src.get("e") == "const" or src.get("e") == "arg" and tc.params[src["name"]]["kind"] == "constexpr":
+            raise S.SpecError("broadcast_to of a compile-time constant (not a tensor in Triton)")
         shape = tuple(n["shape"])
         if S.broadcast_shapes(x.shape, shape) != shape:
             raise S.SpecError("broadcast_to to an incompatible shape")
@@ -41,4 +44,4 @@ class BroadcastTo(Construct):
         yield n["x"], "operand"
 
     def example(self) -> Any:
-        return unary_case(S.bin_("+", S.var("x"), S.bcast(S.const(1.0, "fp32"), [16])))
+        return unary_case(S.bin_("+", S.var("x"), S.bcast(S.arg("s"), [16])), scalars={"s": ("fp32", 1.5)})

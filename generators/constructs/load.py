@@ -32,7 +32,7 @@ class Load(Construct):
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         p = tc.ty(n["ptr"])
-        if not p.ptr:
+        if not p.ptr or p.handle:
             raise S.SpecError("load of a non-pointer")
         if n.get("mask") is not None:
             m = tc.ty(n["mask"])

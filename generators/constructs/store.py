@@ -24,7 +24,7 @@ class Store(Construct):
     def check(self, s: Node, tc: Any) -> None:
         p = tc.ty(s["ptr"])
         v = tc.ty(s["val"])
-        if not p.ptr or v.ptr or v.dtype != p.dtype or S.broadcast_shapes(p.shape, v.shape) != p.shape:
+        if not p.ptr or p.handle or v.ptr or v.dtype != p.dtype or S.broadcast_shapes(p.shape, v.shape) != p.shape:
             raise S.SpecError("store value must match the pointer's dtype and shape")
         if s.get("mask") is not None:
             m = tc.ty(s["mask"])

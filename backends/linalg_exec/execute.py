@@ -13,6 +13,7 @@ import os
 import pickle
 import platform
 import resource
+import select
 import signal
 import struct
 import time
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.ascend.calling import Convention
-from backends.ascend.guarded import GuardedBuffer, map_buffer
+from backends.linalg_exec.convention import Convention
+from backends.linalg_exec.guarded import GuardedBuffer, map_buffer
 from backends.runner_api import StageError, Unsupported
 
 CTYPE = {"int1": ctypes.c_bool, "int8": ctypes.c_int8, "int16": ctypes.c_int16,
@@ -37,6 +38,18 @@ WORKSPACE_BYTES = 1 << 16
 class MemRef1D(ctypes.Structure):
     _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
                 ("offset", ctypes.c_int64), ("size", ctypes.c_int64), ("stride", ctypes.c_int64)]
+
+
+class UnrankedMemRef(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int64), ("descriptor", ctypes.c_void_p)]
+
+
+@dataclass(frozen=True)
+class JitKernel:
+    """A kernel already linked into this process by the engine (inherited by the forked child)."""
+
+    address: int
+    runtime: str  # path of the runtime shared object, loaded RTLD_GLOBAL in this process
 
 
 @dataclass
@@ -69,18 +82,27 @@ def _scalar(dtype: str, value: object) -> ctypes._SimpleCData:
     return CTYPE[dtype](value)  # type: ignore[arg-type]
 
 
-def _child(so_path: str, conv: Convention, bufs: dict[str, GuardedBuffer], work: GuardedBuffer,
+def _resolve(kernel: str | JitKernel, name: str) -> tuple[ctypes.CDLL, object]:
+    """(runtime library, kernel entry) from a kernel .so (runtime linked in) or a JIT address."""
+    if isinstance(kernel, JitKernel):
+        lib = ctypes.CDLL(kernel.runtime, mode=ctypes.RTLD_GLOBAL)  # already loaded: a handle
+        return lib, ctypes.CFUNCTYPE(None)(kernel.address)
+    lib = ctypes.CDLL(kernel)
+    return lib, getattr(lib, f"_mlir_ciface_{name}")
+
+
+def _child(kernel: str | JitKernel, conv: Convention, bufs: dict[str, GuardedBuffer], work: GuardedBuffer,
            grid: tuple[int, int, int], poison: int, guard_allocs: bool, fault_w: int, msg_w: int) -> None:
     """Body of the forked child; never returns."""
     code = 0
     try:
         os.dup2(2, 1)  # the worker's stdout carries its protocol; keep kernel output off it
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        lib = ctypes.CDLL(so_path)
+        _die_with_parent()
+        lib, fn = _resolve(kernel, conv.kernel)
         lib.td_install_fault_handler.argtypes = [ctypes.c_int]
         lib.td_install_fault_handler(fault_w)
         lib.td_configure(poison, int(guard_allocs))
-        fn = getattr(lib, f"_mlir_ciface_{conv.kernel}")
         lead = [MemRef1D(work.data_addr, work.data_addr, 0, WORKSPACE_BYTES, 1) for _ in range(conv.n_leading)]
         args: list[object] = [ctypes.byref(d) for d in lead]
         descs = []
@@ -89,7 +111,12 @@ def _child(so_path: str, conv: Convention, bufs: dict[str, GuardedBuffer], work:
                 b = bufs[p.buffer]  # type: ignore[index]
                 d = MemRef1D(b.data_addr, b.data_addr, 0, b.size, 1)
                 descs.append(d)
-                args.append(ctypes.byref(d))
+                if p.name in conv.unranked:
+                    u = UnrankedMemRef(1, ctypes.addressof(d))
+                    descs.append(u)
+                    args.append(ctypes.byref(u))
+                else:
+                    args.append(ctypes.byref(d))
             else:
                 args.append(_scalar(p.dtype, p.value))
         begin = lib.td_program_begin
@@ -110,6 +137,14 @@ def _child(so_path: str, conv: Convention, bufs: dict[str, GuardedBuffer], work:
         os.write(msg_w, pickle.dumps(("error", traceback.format_exc()[-20000:]))[:60000])
         code = 4
     os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this child when its parent dies (a killed executor must not leave kernels running)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _read_all(fd: int) -> bytes:
@@ -150,10 +185,13 @@ def _describe_fault(rec: bytes, bufs: dict[str, GuardedBuffer], work: GuardedBuf
     return sig, f"{head}; {sig} (si_code {code}) at {addr:#x}, program id ({px}, {py}, {pz})"
 
 
-def run(so_path: str, conv: Convention, buffers: dict[str, dict], grid: tuple[int, int, int],
-        timeout: float = 20.0, guards: str = "after", poison: int = 0xFF,
+def run(kernel: str | JitKernel, conv: Convention, buffers: dict[str, dict],
+        grid: tuple[int, int, int], timeout: float = 20.0, guards: str = "after", poison: int = 0xFF,
         guard_allocs: bool = True) -> ExecResult:
-    """Execute in a forked child; return padded outputs or raise runtime-fault/-timeout."""
+    """Execute in a forked child; return padded outputs or raise runtime-fault/-timeout.
+
+    `kernel` is a kernel .so (tools pipeline) or a JitKernel (engine); the child is the same.
+    """
     for p in conv.params:
         if p.kind == "scalar":
             _scalar(p.dtype, p.value)  # raises Unsupported before forking
@@ -167,27 +205,30 @@ def run(so_path: str, conv: Convention, buffers: dict[str, dict], grid: tuple[in
         if pid == 0:
             os.close(fault_r)
             os.close(msg_r)
-            _child(so_path, conv, bufs, work, grid, poison, guard_allocs, fault_w, msg_w)
+            _child(kernel, conv, bufs, work, grid, poison, guard_allocs, fault_w, msg_w)
         os.close(fault_w)
         os.close(msg_w)
         os.set_blocking(msg_r, False)
         os.set_blocking(fault_r, False)
         msg = b""
         deadline = time.monotonic() + timeout
-        delay = 0.0005
-        status = None
-        while True:
-            msg += _read_all(msg_r)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
+        while True:  # until the child closes its end of the pipe: it has exited (or died)
+            left = deadline - time.monotonic()
+            if left <= 0:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise StageError("runtime-timeout", "Timeout",
                                  f"kernel did not finish within {timeout:.1f}s (grid {list(grid)})")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            if not select.select([msg_r], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(msg_r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            msg += chunk
+        _, status = os.waitpid(pid, 0)
         exec_s = time.perf_counter() - t0
         msg += _read_all(msg_r)
         fault = _read_all(fault_r)

@@ -1,44 +1,30 @@
-"""The C calling convention of `_mlir_ciface_<kernel>`, read from the adapter's signature.
+"""The C calling convention of `_mlir_ciface_<kernel>`, read from the linalg's kernel signature.
 
-Why read it rather than hard-code it: releases differ in how many leading `memref<?xi8>`
-descriptors they add (3.2.0/rc4: sync-block lock + workspace; rc2: workspace only), and triton's
-specialisation drops integer arguments equal to 1. The order is: leading i8 memrefs, one memref
-per pointer argument, scalars in signature order, then gridX, gridY, gridZ, pidX, pidY, pidZ (i32).
+Why read it rather than hard-code it: triton-ascend releases differ in how many leading
+`memref<?xi8>` descriptors they add (3.2.0/rc4: sync-block lock + workspace; rc2: workspace only),
+triton-shared-derived tools (spine-triton's among them) pass pointers as unranked `memref<*xT>`,
+and triton's specialisation drops integer arguments equal to 1. The order is: leading i8 memrefs,
+one memref per pointer argument, scalars in signature order, then gridX, gridY, gridZ, pidX,
+pidY, pidZ (i32).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from backends.ascend.legalize import signature_span, split_types
+from backends.linalg_exec.convention import Convention, Param
+from backends.linalg_exec.legalize import signature_span, split_types
 from backends.runner_api import Unsupported
+
+__all__ = ["MLIR_ELEM", "MLIR_SCALAR", "Convention", "Param", "build", "kernel_signature"]
 
 # Triton scalar dtype (case wire name) -> MLIR type the adapter declares for it.
 MLIR_SCALAR = {"int1": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-               "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64"}
+               "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64",
+               # Triton's integers are signless in the IR; fp8 are MLIR's OCP float8 types.
+               "uint8": "i8", "uint16": "i16", "uint32": "i32", "uint64": "i64",
+               "fp8e4nv": "f8E4M3FN", "fp8e5": "f8E5M2"}
 MLIR_ELEM = {"int1": "i8", **{k: v for k, v in MLIR_SCALAR.items() if k != "int1"}}
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str  # "ptr" | "scalar"
-    dtype: str  # wire dtype
-    buffer: str | None = None
-    value: int | float | None = None
-
-
-@dataclass(frozen=True)
-class Convention:
-    kernel: str
-    n_leading: int  # memref<?xi8> descriptors before the pointer arguments
-    params: tuple[Param, ...]  # pointers and scalars actually passed, in order
-    arg_types: tuple[str, ...]  # MLIR types of every argument, for the record
-
-    def describe(self) -> str:
-        ps = ", ".join(f"{p.name}:{p.kind}:{p.dtype}" for p in self.params)
-        return f"{self.kernel}: {self.n_leading} leading i8 memref(s); {ps}; 6 x i32 grid/pid"
 
 
 def kernel_signature(text: str, kernel: str) -> list[tuple[str, str]]:
@@ -73,11 +59,15 @@ def build(text: str, kernel: str, params: list[Param]) -> Convention:
     for t in types[:n_lead]:
         if t != "memref<?xi8>":
             raise Unsupported(f"unexpected leading argument type {t}")
+    unranked = []
     for p, t in zip(params, types[n_lead:n_lead + len(params)]):
         want = f"memref<?x{MLIR_ELEM[p.dtype]}>" if p.kind == "ptr" else MLIR_SCALAR[p.dtype]
+        if p.kind == "ptr" and t == f"memref<*x{MLIR_ELEM[p.dtype]}>":  # triton-shared style
+            unranked.append(p.name)
+            continue
         if t != want:
             raise Unsupported(f"argument {p.name}: kernel declares {t}, case implies {want}")
     for t in types[-6:]:
         if t != "i32":
             raise Unsupported(f"grid/program-id argument of type {t}")
-    return Convention(kernel, n_lead, tuple(params), tuple(types))
+    return Convention(kernel, n_lead, tuple(params), tuple(types), tuple(unranked))

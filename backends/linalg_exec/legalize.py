@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from backends.ascend import helpers
+from backends.linalg_exec import helpers
 from backends.runner_api import Unsupported
 
 UPSTREAM_DIALECTS = {

@@ -1,7 +1,9 @@
-"""Lower adapter linalg (already legalized) to a shared library with upstream MLIR 19 and llc.
+"""The tools pipeline: lower linalg to a shared library with mlir-opt, mlir-translate, llc and cc.
 
-Why a separate module: this is *our* pipeline, not the backend under test. Any failure here is
-raised as `Unsupported` so the orchestrator keeps it apart from triton-ascend's own bugs.
+Why it is kept: it is the reference the in-process engine (`engine.cpp`) is checked against
+(`lowering="tools"`, and `bench/ascend_stages.py` runs both on every case), and the fallback where
+libMLIR's headers cannot be installed. This is *our* pipeline, not the backend under test: any
+failure here is raised as `Unsupported`, kept apart from the backend's own bugs.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.ascend.setup import Toolchain, ToolchainMissing, ensure_toolchain
+from backends.linalg_exec.toolchain import Toolchain, ToolchainMissing, ensure_toolchain
 from backends.runner_api import Unsupported
 
-# Order matters; see docs/ascend.md. finalize-memref-to-llvm uses the generic alloc functions so
+# Order matters; see docs/ascend.md. The engine runs the same list (pipeline_text()).
+# finalize-memref-to-llvm uses the generic alloc functions so
 # that our runtime poisons and guards the kernel's own allocations.
 MLIR_PASSES = [
     "--inline",
@@ -49,6 +52,16 @@ MLIR_PASSES = [
 ]
 
 RUNTIME_C = Path(__file__).with_name("runtime.c")
+PIPELINE_VERSION = "1"  # bump when MLIR_PASSES changes: part of every lowering cache key
+
+
+def pipeline_text(passes: list[str] = MLIR_PASSES) -> str:
+    """The mlir-opt flags as a textual pass pipeline (`--a=x=1` -> `a{x=1}`), for the engine."""
+    out = []
+    for p in passes:
+        name, _, opts = p.lstrip("-").partition("=")
+        out.append(f"{name}{{{opts}}}" if opts else name)
+    return ",".join(out)
 CACHE_ROOT = Path(os.environ.get("TRITONDIFF_CACHE", Path.home() / ".cache" / "tritondiff")) / "ascend"
 
 

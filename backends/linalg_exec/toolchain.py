@@ -1,9 +1,9 @@
 """Find (and, as root on Debian, install) the MLIR 19 / LLVM 19 tools our lowering needs.
 
-Why: the linalg that triton-ascend's adapter emits is executed on CPU through upstream MLIR 19
-(`mlir-opt`, `mlir-translate`), LLVM 19 (`llc`) and a C compiler that links the kernel object with
-our small runtime. Debian bookworm ships them as `mlir-19-tools`, `llvm-19` and `gcc`.
-Not to be confused with a setuptools script: nothing here is run by pip.
+Why: linalg (from triton-ascend's adapter or a CPU fork's TTIR -> linalg tool) is executed on CPU
+through upstream MLIR 19 (`mlir-opt`, `mlir-translate`), LLVM 19 (`llc`) and a C compiler that
+links the kernel object with our small runtime. Debian bookworm ships them as `mlir-19-tools`,
+`llvm-19` and `gcc`; the in-process engine (`engine.cpp`) also needs `libmlir-19-dev` and `g++`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 LLVM_MAJOR = 19
 APT_PACKAGES = ("mlir-19-tools", "llvm-19")
+ENGINE_PACKAGES = ("libmlir-19-dev", "g++")
+LLVM_DIR = f"/usr/lib/llvm-{LLVM_MAJOR}"
 _apt_updated = False
 
 
@@ -85,28 +87,63 @@ def missing_packages() -> list[str]:
 
 def install_instructions(pkgs: list[str] | None = None) -> str:
     pkgs = pkgs or list(APT_PACKAGES) + ["gcc"]
-    return ("the Ascend CPU backend needs MLIR/LLVM 19 tools (mlir-opt, mlir-translate, llc) and a C "
-            f"compiler; on Debian/Ubuntu run: apt-get install -y {' '.join(pkgs)} "
+    return ("the linalg executor (Ascend and CPU-fork backends) needs MLIR/LLVM 19 tools (mlir-opt, "
+            "mlir-translate, llc) and a C compiler; on Debian/Ubuntu run: "
+            f"apt-get install -y {' '.join(pkgs)} "
             "(Debian bookworm main has them; elsewhere use apt.llvm.org), or point "
             "$TRITONDIFF_LLVM_BIN at a directory holding LLVM 19's mlir-opt, mlir-translate and llc")
 
 
-def ensure_toolchain(install: bool = True) -> Toolchain:
-    """Return the toolchain, installing it with apt-get when root and allowed; else raise."""
+def _apt_install(pkgs: list[str]) -> subprocess.CompletedProcess:
     global _apt_updated
-    tc = find_toolchain()
-    if tc is not None:
-        return tc
-    pkgs = missing_packages()
-    can_apt = install and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
-    if not can_apt:
-        raise ToolchainMissing(install_instructions(pkgs))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if not _apt_updated:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=900)
         _apt_updated = True
-    r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs], env=env,
-                       capture_output=True, text=True, timeout=1800)
+    return subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs], env=env,
+                          capture_output=True, text=True, timeout=1800)
+
+
+def _can_apt(install: bool) -> bool:
+    return bool(install and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"))
+
+
+def engine_sdk() -> tuple[str, str] | None:
+    """(C++ compiler, LLVM 19 dir) when libMLIR and its headers are installed, else None."""
+    cxx = shutil.which(os.environ.get("CXX", "")) or shutil.which("g++") or shutil.which("c++")
+    d = os.environ.get("TRITONDIFF_LLVM_DIR", LLVM_DIR)
+    if cxx and os.path.exists(os.path.join(d, "lib", "libMLIR.so")) and os.path.exists(
+            os.path.join(d, "include", "mlir", "InitAllPasses.h")):
+        return cxx, d
+    return None
+
+
+def ensure_engine_sdk(install: bool = True) -> tuple[str, str]:
+    """The engine's compiler and libMLIR, installed with apt-get when root; else ToolchainMissing."""
+    sdk = engine_sdk()
+    if sdk is not None:
+        return sdk
+    if not _can_apt(install):
+        raise ToolchainMissing("the in-process linalg engine needs libMLIR 19 with its headers and a "
+                               f"C++ compiler: apt-get install -y {' '.join(ENGINE_PACKAGES)} (or run "
+                               "with lowering='tools', the per-kernel mlir-opt/llc pipeline)")
+    r = _apt_install(list(ENGINE_PACKAGES))
+    sdk = engine_sdk()
+    if sdk is None:
+        raise ToolchainMissing(f"apt-get install {' '.join(ENGINE_PACKAGES)} failed (rc={r.returncode}): "
+                               f"{r.stderr[-2000:]}")
+    return sdk
+
+
+def ensure_toolchain(install: bool = True) -> Toolchain:
+    """Return the toolchain, installing it with apt-get when root and allowed; else raise."""
+    tc = find_toolchain()
+    if tc is not None:
+        return tc
+    pkgs = missing_packages()
+    if not _can_apt(install):
+        raise ToolchainMissing(install_instructions(pkgs))
+    r = _apt_install(pkgs)
     tc = find_toolchain()
     if tc is None:
         raise ToolchainMissing(f"apt-get install {' '.join(pkgs)} failed (rc={r.returncode}): "

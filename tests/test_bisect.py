@@ -1,0 +1,64 @@
+"""Release bisection: a known finding replayed on every installed release of its family."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fuzz.bisect import Bisection, ReleaseVerdict, select_releases
+from fuzz.corpus import load_file
+from fuzz.records import CaseRecord, OutcomeRecord
+from fuzz.store import Store
+from tests.cli_helpers import run_main
+
+REPO = Path(__file__).resolve().parents[1]
+RC2_CRASH = REPO / "corpus" / "9c69168690f7275f.json"  # rc2 adapter SIGSEGV on `//` in pointer offsets
+
+
+def test_bisect_corpus_case_over_three_ascend_releases(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run_main(["bisect", str(RC2_CRASH), "--family", "ascend", "--yes", "--json"], capsys)
+    assert rc == 0, err
+    res = json.loads(out)
+    verdicts = {r["release"]: r["verdict"] for r in res["releases"]}
+    assert verdicts == {"3.2.0rc2": "bad", "3.2.0rc4": "ok", "3.2.0": "ok"}
+    assert (res["first_bad"], res["last_bad"], res["fixed_in"], res["still_present"]) == (
+        "3.2.0rc2", "3.2.0rc2", "3.2.0rc4", False)
+
+
+def test_bisection_is_kept_in_the_store_and_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entry = load_file(RC2_CRASH)
+    sig = entry.expected["ascend@3.2.0rc2:Ascend910B3"]["signature"]
+    db = tmp_path / "s.sqlite"
+    with Store(db) as s:
+        cid, _ = s.open_campaign("t", {"backends": ["ascend@3.2.0rc2"], "seed": 1, "weights": None,
+                                       "generator_version": "3"})
+        s.record_case(CaseRecord(campaign=cid, index=0, seed=1, case_id=entry.case.case_id,
+                                 features=list(entry.case.features), valid=True, reason="",
+                                 outcomes=[OutcomeRecord("ascend@3.2.0rc2:Ascend910B3", "crash", "adapter-crash",
+                                                         sig, "SIGSEGV")],
+                                 case_json=entry.case.to_json(), outputs_summary=None))
+    rc, out, err = run_main(["bisect", "1", "--db", str(db), "--releases", "3.2.0rc2..3.2.0rc4", "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["fixed_in"] == "3.2.0rc4"
+    rc, out, _ = run_main(["findings", "--db", str(db)], capsys)
+    assert rc == 0 and "fixed in 3.2.0rc4" in out
+    rc, out, _ = run_main(["show", "1", "--db", str(db)], capsys)
+    assert "releases:  ascend: first bad 3.2.0rc2" in out
+
+
+def test_summary_tells_other_failures_from_fixes() -> None:
+    b = Bisection("cuda", "sig", [ReleaseVerdict("3.0.0", "cuda@3.0.0", "ok"),
+                                  ReleaseVerdict("3.2.0", "cuda@3.2.0", "bad"),
+                                  ReleaseVerdict("3.5.1", "cuda@3.5.1", "other", "crash", "other-sig"),
+                                  ReleaseVerdict("3.9.0", "cuda@3.9.0", "bad")])
+    assert (b.first_bad, b.last_bad, b.fixed_in, b.still_present) == ("3.2.0", "3.9.0", None, True)
+    b.rows[-1].verdict = "ok"
+    assert b.fixed_in == "3.9.0" and not b.still_present
+
+
+def test_release_ranges() -> None:
+    assert select_releases("cuda", "3.2.0..3.4.0") == ["3.2.0", "3.3.0", "3.3.1", "3.4.0"]
+    assert select_releases("ascend", None) == ["3.2.0rc2", "3.2.0rc4", "3.2.0"]
+    assert select_releases("interpreter", "3.9.0,3.2.0") == ["3.2.0", "3.9.0"]
