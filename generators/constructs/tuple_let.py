@@ -87,7 +87,7 @@ def tuple_acc(g: Any) -> None:
     types = top_types(g)
     for blk, idx in reversed(list(loops_of(g.body))):  # later loops first: indices stay valid
         loop = blk[idx]
-        if not g.on("tuple_acc", 0.15):
+        if not g.on("tuple_acc", 0.3):
             continue
         for j, s in enumerate(loop["body"]):
             if s["s"] != "let":

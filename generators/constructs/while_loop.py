@@ -110,7 +110,7 @@ def strip_mine(g: Any) -> None:
     for blk, idx in reversed(list(loops_of(g.body))):  # later loops first: indices stay valid
         loop = blk[idx]
         lo, hi = static_value(loop["lo"], params, True), static_value(loop["hi"], params, True)
-        if not _counted(loop) or lo is None or hi is None or hi - lo < 2 or not g.on("strip_mine", 0.2):
+        if not _counted(loop) or lo is None or hi is None or hi - lo < 2 or not g.on("strip_mine", 0.28):
             continue
         from generators.constructs.if_stmt import if_
 
