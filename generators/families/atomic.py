@@ -77,23 +77,25 @@ def _value(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], op: str, h
             continue
         return v
     if dt in S.FLOAT_DTYPES and op == "add" and hits > 1:
-        one = S.full(list(shape), 0.5, dt)
+        one = S.full(list(shape), 0.5, dt) if shape else _scalar_of(g, dt, 0.5)
         return TV(one, dt, shape, 0.5, 0.5, 2.0)
     return g.expr(leaves, dt, shape, 0)
 
 
-def _scalar_of(dt: str, v: int | float) -> S.Expr:
-    """A scalar of exactly `dt` (literals are int32/fp32; other dtypes a 0-D tl.full)."""
+def _scalar_of(g: Any, dt: str, v: int | float) -> S.Expr:
+    """A scalar of exactly `dt`: a literal (int32/fp32), else a runtime int32/fp32 argument cast."""
     if dt in ("int32", "fp32"):
         return S.const(float(v) if dt == "fp32" else int(v), dt)
-    return S.full([], float(v) if dt in S.FLOAT_DTYPES else int(v), dt)
+    if dt in S.FLOAT_DTYPES:
+        return S.cast(g.scalar_param("fval", float(v), "fp32"), dt)
+    return S.cast(g.scalar_param("ival", int(v), "int32"), dt)
 
 
 def _other(g: Any, dt: str, shape: tuple[int, ...]) -> tuple[S.Expr, float]:
     v = g.ch.pick([0, 0, 1, -1])
     if dt in ("int32", "fp32") and g.ch.coin(0.7):
-        return _scalar_of(dt, v), float(v)
-    return (S.full(list(shape), v, dt) if shape else _scalar_of(dt, v)), float(v)
+        return _scalar_of(g, dt, v), float(v)
+    return (S.full(list(shape), v, dt) if shape else _scalar_of(g, dt, v)), float(v)
 
 
 def _linear_pid(g: Any) -> tuple[S.Expr, int]:
@@ -231,7 +233,7 @@ def _scalar_value(g: Any, leaves: list[TV], t: Tile, dt: str, op: str, hits: int
             return None
         e = as_tile(g, v.e, tuple(t.blocks))
         if m is not None:
-            e = S.where(m, e, _scalar_of(dt, 0))
+            e = S.where(m, e, _scalar_of(g, dt, 0))
         n = int(np.prod(t.blocks))
         for _ in range(t.rank):
             e = S.reduce_(fn, e, 0)
@@ -258,7 +260,7 @@ def _scalar_total(g: Any, t: Tile, leaves: list[TV]) -> None:
     nprog = int(np.prod(g.grid))
     v = _scalar_value(g, leaves, t, dt, op, nprog)
     if v is None:
-        v = TV(_scalar_of(dt, 1), dt, (), 1, 1, 1.0)
+        v = TV(_scalar_of(g, dt, 1), dt, (), 1, 1, 1.0)
     k = g.ch.pick([1, 1, 2, 3])
     data, _, _ = _init_data(g, dt, k)
     c = g.buffer("total_ptr", dt, data, "out")
@@ -276,7 +278,7 @@ def _scalar_owned(g: Any, t: Tile, leaves: list[TV]) -> None:
     lin, nprog = _linear_pid(g)
     data, lo, hi = _init_data(g, dt, nprog)
     c = g.buffer("slot_ptr", dt, data, "out")
-    v = _scalar_value(g, leaves, t, dt, op, 1) or TV(_scalar_of(dt, 2), dt, (), 2, 2, 1.0)
+    v = _scalar_value(g, leaves, t, dt, op, 1) or TV(_scalar_of(g, dt, 2), dt, (), 2, 2, 1.0)
     name = g.fresh("prev")
     kw = _sem_scope(g)
     if op == "cas":
