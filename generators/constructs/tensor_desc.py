@@ -123,12 +123,13 @@ def desc_example(store: bool = False) -> Any:
     from generators.constructs.tdesc_store import tdesc_store
 
     m, n = 6, 10
+    n_out = 12  # a store's inner extent is 16-byte sized (TMA writes whole 16-byte chunks)
     offs = [S.bin_("*", S.pid(0), S.const(4, "int32")), S.bin_("*", S.pid(1), S.const(4, "int32"))]
     d = make_tensor_desc(S.arg("x_ptr"), [S.arg("M"), S.const(n, "int32")], [S.const(12, "int32")], [4, 4])
     body: list[S.Stmt] = [S.let("d", d), S.let("x", tdesc_load(S.var("d"), offs))]
     y = S.bin_("+", S.var("x"), S.const(1.0, "fp32"))
     if store:
-        od = make_tensor_desc(S.arg("o_ptr"), [S.arg("M"), S.const(n, "int32")], [S.const(12, "int32")], [4, 4])
+        od = make_tensor_desc(S.arg("o_ptr"), [S.arg("M"), S.const(n_out, "int32")], [S.const(12, "int32")], [4, 4])
         body.append(tdesc_store(od, offs, y))
     else:
         rows = S.bin_("+", offs[0], S.arange(4))
