@@ -83,12 +83,14 @@ def _value(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], op: str, h
 
 
 def _scalar_of(g: Any, dt: str, v: int | float) -> S.Expr:
-    """A scalar of exactly `dt`: a literal (int32/fp32), else a runtime int32/fp32 argument cast."""
+    """A scalar of exactly `dt`: a literal (int32/fp32), else read from a one-element buffer.
+
+    Not `arg.to(dt)`: the interpreter hands float arguments over as Python floats (no `.to`),
+    and compiled Triton specializes an int argument equal to 1 into a constexpr."""
     if dt in ("int32", "fp32"):
         return S.const(float(v) if dt == "fp32" else int(v), dt)
-    if dt in S.FLOAT_DTYPES:
-        return S.cast(g.scalar_param("fval", float(v), "fp32"), dt)
-    return S.cast(g.scalar_param("ival", int(v), "int32"), dt)
+    p = g.buffer("c_ptr", dt, to_storage(dt, np.array([v])), "in")
+    return g.let("c", {"e": "mload", "ptr": p, "mask": None, "other": None, **hints(g, True)})
 
 
 def _other(g: Any, dt: str, shape: tuple[int, ...]) -> tuple[S.Expr, float]:
