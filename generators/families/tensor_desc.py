@@ -64,7 +64,7 @@ def _pick(g: Any) -> str:
 
 def _store(g: Any, t: Tile, starts: list[S.Expr], v: TV) -> None:
     ragged = t.extents[-1] * ITEMSIZE.get(v.dt, 1) % 16 and t.extents[-1] % t.blocks[-1]
-    if (g.on("tensor_desc_store", 0.6) and v.dt in ITEMSIZE and t.blocks[-1] * ITEMSIZE[v.dt] >= 16
+    if (g.on("tensor_desc_store", 0.9) and v.dt in ITEMSIZE and t.blocks[-1] * ITEMSIZE[v.dt] >= 16
             and not ragged):  # TMA would write the padding past a ragged inner extent
         od, _ = _desc(g, "out", v.dt, t, list(t.extents), "out")
         g.body.append(tdesc_store(od, starts, as_tile(g, v.e, tuple(t.blocks))))
