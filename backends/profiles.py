@@ -21,6 +21,11 @@ def _family_version(backend: str) -> tuple[str, str]:
     return (m.group(1), m.group(2) or "") if m else (backend, "")
 
 
+def _arch(backend: str) -> str:
+    m = re.search(r":(\w+)$", backend)
+    return m.group(1) if m else ""
+
+
 def _ascend_profile(version: str) -> dict[str, str]:
     path = Path(__file__).parent / "ascend" / f"profile_{version or '3.2.0'}.json"
     if not path.exists():
@@ -43,14 +48,14 @@ def unsupported_reason(backend: str, features: list[str]) -> str | None:
     for f in features:
         if f in measured:
             return f"{f}: {measured[f]}"
-        why = registry_reason(family, version, f)
+        why = registry_reason(family, version, f, _arch(backend))
         if why:
             return f"{f}: {why}"
     return None
 
 
-def registry_reason(family: str, version: str, feature: str) -> str | None:
-    """What the construct registry says about running `feature` on family@version."""
+def registry_reason(family: str, version: str, feature: str, arch: str = "") -> str | None:
+    """What the construct registry says about running `feature` on family@version[:arch]."""
     from generators.constructs import feature_owners
     from generators.features import CORE_LACKS
 
@@ -58,10 +63,13 @@ def registry_reason(family: str, version: str, feature: str) -> str | None:
     core = CORE_LACKS.get(feature, {})
     if family in core or package in core:
         return core.get(family) or core[package]
+    keys = [f"{family}:{arch}", family, package] if arch else [family, package]
     for c in feature_owners().get(feature, []):
-        if family in c.lacks or package in c.lacks:
-            return c.lacks.get(family) or c.lacks[package]
-        first = c.since.get(package)
+        lacks = {**c.lacks, **c.feature_lacks.get(feature, {})}
+        for k in keys:
+            if k in lacks:
+                return lacks[k]
+        first = c.feature_since.get(feature, {}).get(package) or c.since.get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{c.name} needs {package} >= {first}"
         first = c.feature_since.get(feature, {}).get(package)

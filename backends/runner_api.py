@@ -24,6 +24,8 @@ CANARY_BYTE = 0xA5
 STORAGE = {
     "fp32": np.float32, "fp16": np.float16, "bf16": np.uint16, "fp64": np.float64,
     "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "int1": np.bool_,
+    "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "fp8e4nv": np.uint8, "fp8e5": np.uint8,  # fp8 as its bit pattern, like bf16
 }
 
 

@@ -42,6 +42,7 @@ from backends.triton_common import artifacts_of, launch_options, scalar_value, s
 from backends.triton_compile import compile_only, find_hip_lld
 
 _state: dict[str, Any] = {}
+TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
 _counter = itertools.count()
 
 
@@ -226,8 +227,8 @@ def _make_args(case: dict, device: str) -> tuple[list[Any], dict[str, Any]]:
         if a["kind"] == "ptr":
             buf = case["buffers"][a["buffer"]]
             t = padded[a["buffer"]]
-            if buf["dtype"] == "bf16":
-                t = t.view(torch.bfloat16)
+            if buf["dtype"] in TORCH_VIEW:  # stored as bit patterns
+                t = t.view(getattr(torch, TORCH_VIEW[buf["dtype"]]))
             args.append(t[GUARD_ELEMS:GUARD_ELEMS + buf["size"]])
         elif a["kind"] == "scalar":
             args.append(scalar_value(a))

@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
-    su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2",
+    su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2,"
+                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0",
                     help="backends to prepare (default: every backend the test suite uses)")
     su.add_argument("--system", action="store_true",
                     help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")

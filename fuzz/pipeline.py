@@ -346,7 +346,13 @@ class Pipeline:
             from oracles.metamorphic import choose_variants
 
             fams = {self.family(n) for n in self.backends}
-            chosen = choose_variants(case, self.variants, self.relation_weights, fams)
+            try:
+                chosen = choose_variants(case, self.variants, self.relation_weights, fams)
+            except Exception as e:  # a relation that cannot read this kernel is tritondiff's gap
+                chosen = []
+                out.records.append(OutcomeRecord(
+                    "+".join(self.backends), "unsupported", "harness", f"harness:metamorphic:choose:{type(e).__name__}",
+                    f"choosing variants raised {_short_exc(e)}", origin="harness"))
         for v in chosen or []:
             tv = time.perf_counter()
             vr = self._variant(case, out, base, v)

@@ -262,9 +262,9 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
     `reference` and `variants` say how the campaign judged the case (metamorphic findings need
     the variants it ran, as stored with the case)."""
     prog = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    result, key, extra = reduce_any(case, outcome.backend, outcome.signature, outcome.kind, outcome.stage,
-                                    backends, timeout, budget_s, reference, variants, prog)
-    job = _job(case, outcome.backend, outcome.signature, outcome.kind, result, key, extra)
+    result, key, extra, also = reduce_any(case, outcome.backend, outcome.signature, outcome.kind, outcome.stage,
+                                          backends, timeout, budget_s, reference, variants, prog)
+    job = _job(case, outcome.backend, outcome.signature, outcome.kind, result, key, extra, also)
     prog(f"reduced {outcome.signature[:70]}: {job['summary']}")
     if store_path is not None:
         from fuzz.store import Store
@@ -279,33 +279,40 @@ def reduce_finding(case: KernelCase, outcome: Any, backends: list[str], timeout:
 def reduce_any(case: KernelCase, backend: str, signature: str, kind: str, stage: str, backends: list[str],
                timeout: float, budget_s: float, reference: bool = True, variants: list[Any] | None = None,
                progress: Any = None, backend_opts: dict[str, dict[str, Any]] | None = None,
-               opened: dict[str, Any] | None = None) -> tuple[ReduceResult, str, dict[str, Any] | None]:
-    """Reduce a finding of any oracle: (result, its corpus `expected` key, extra corpus fields)."""
+               opened: dict[str, Any] | None = None
+               ) -> tuple[ReduceResult, str, dict[str, Any] | None, dict[str, dict[str, str]]]:
+    """Reduce a finding of any oracle: (result, its corpus `expected` key, extra corpus fields,
+    other verdicts a replay of the reduced case needs)."""
     key = backend
     extra: dict[str, Any] | None = None
+    also: dict[str, dict[str, str]] = {}
     if kind == "metamorphic":
         result = reduce_metamorphic(case, backend, signature, list(variants or []), timeout, budget_s, reference,
                                     progress=progress)
         assert result.variant is not None
         extra = {"variants": [result.variant.to_json()]}
         key = f"meta:{result.variant.relation}:{backend}"
+        also = {backend: {"kind": "ok", "signature": ""}}  # the base form: no finding of its own
     elif stage == "cross-backend":
         others = [b for b in backends if b != backend]
         result = reduce_cross(case, backend, signature, others, timeout, budget_s, reference, progress=progress)
         key = f"cross:{backend}"
+        from backends.registry import resolve
+
+        also = {resolve(b).name: {"kind": "ok", "signature": ""} for b in [*others, backend]}
     else:
         result = reduce_case(case, backend, signature, kind, backends, timeout, budget_s, progress=progress,
                              backend_opts=backend_opts, opened=opened)
     if not reference:
         extra = {**(extra or {}), "reference": False}
-    return result, key, extra
+    return result, key, extra, also
 
 
 def _job(case: KernelCase, backend: str, signature: str, kind: str, result: ReduceResult, key: str | None = None,
-         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+         extra: dict[str, Any] | None = None, also: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     return {"signature": signature, "backend": backend, "kind": kind, "kept": result.signature,
             "case": result.case.to_json(), "summary": result.stats.summary(), "from_case": case.case_id,
-            "key": key or backend, "extra": extra}
+            "key": key or backend, "extra": extra, "also": dict(also or {})}
 
 
 def reduce_job(case_json: dict[str, Any], backend: str, signature: str, kind: str, backends: list[str],
@@ -317,11 +324,11 @@ def reduce_job(case_json: dict[str, Any], backend: str, signature: str, kind: st
     store keeps its single writer. {"error": ...} when the finding no longer reproduces."""
     case = KernelCase.from_json(case_json)
     try:
-        result, key, extra = reduce_any(case, backend, signature, kind, stage, backends, timeout, budget_s,
-                                        reference, variants, lambda _msg: None, backend_opts, opened)
+        result, key, extra, also = reduce_any(case, backend, signature, kind, stage, backends, timeout, budget_s,
+                                              reference, variants, lambda _msg: None, backend_opts, opened)
     except DoesNotReproduce as e:
         return {"signature": signature, "backend": backend, "kind": kind, "error": f"does not reproduce: {e}"}
-    return _job(case, backend, signature, kind, result, key, extra)
+    return _job(case, backend, signature, kind, result, key, extra, also)
 
 
 def keep_reduced(job: dict[str, Any], store: Any, corpus_dir: str | Path | None) -> None:
@@ -334,6 +341,6 @@ def keep_reduced(job: dict[str, Any], store: Any, corpus_dir: str | Path | None)
         from fuzz.corpus import save_case
 
         # expected: the signature the reduced case keeps (today's normaliser)
-        save_case(Path(corpus_dir), case, {job.get("key") or job["backend"]: {"kind": job["kind"],
-                                                                               "signature": job["kept"]}},
-                  f"reduced from {job['from_case']}: {job['summary']}", extra)
+        expected = {job.get("key") or job["backend"]: {"kind": job["kind"], "signature": job["kept"]},
+                    **(job.get("also") or {})}
+        save_case(Path(corpus_dir), case, expected, f"reduced from {job['from_case']}: {job['summary']}", extra)

@@ -70,7 +70,15 @@ class Verdict:
 def _names_for(entry: CorpusEntry, override: list[str] | None) -> list[str]:
     if override:
         return list(override)
-    return [b for b in entry.expected if not b.startswith(ORACLE_PREFIXES)]
+    names = []
+    for key in entry.expected:  # `meta:<relation>:<backend>` and `cross:<backend>` name a backend too
+        if key.startswith(META_PREFIX):
+            key = key[len(META_PREFIX):].split(":", 1)[-1]
+        elif key.startswith(CROSS_PREFIX):
+            key = key[len(CROSS_PREFIX):]
+        if key not in names:
+            names.append(key)
+    return names
 
 
 def _open(name: str, backend_opts: dict[str, dict[str, Any]]) -> Any:

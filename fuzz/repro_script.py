@@ -35,10 +35,14 @@ GUARD_ELEMS = 64
 CANARY_BYTE = 0xA5
 MAX_ROWS = 8
 FLOATS = ("fp32", "fp16", "bf16", "fp64")
+FP8 = {"fp8e4nv": (3, 7), "fp8e5": (2, 15)}  # mantissa bits, exponent bias
+TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
 TRITON_TYPE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "int8": "i8",
-               "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1"}
+               "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1",
+               "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "fp8e4nv": "fp8e4nv", "fp8e5": "fp8e5"}
 STORAGE = {"fp32": "float32", "fp16": "float16", "bf16": "uint16", "fp64": "float64", "int8": "int8",
-           "int16": "int16", "int32": "int32", "int64": "int64", "int1": "bool"}
+           "int16": "int16", "int32": "int32", "int64": "int64", "int1": "bool", "uint8": "uint8",
+           "uint16": "uint16", "uint32": "uint32", "uint64": "uint64", "fp8e4nv": "uint8", "fp8e5": "uint8"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -73,6 +77,14 @@ def values(dtype: str, stored: Any) -> Any:
     np = _np()
     if dtype == "bf16":
         return (stored.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if dtype in FP8:  # OCP e4m3fn / e5m2 bit patterns
+        m, bias = FP8[dtype]
+        b = stored.astype(np.int64)
+        e, f = (b >> m) & ((1 << (7 - m)) - 1), (b & ((1 << m) - 1)) / 2.0**m
+        v = np.where(e == 0, f * 2.0 ** (1 - bias), (1 + f) * 2.0 ** (e - bias))
+        return np.where(b & 0x80, -v, v)
+    if dtype.startswith("uint"):
+        return stored.astype(np.uint64)
     if dtype in FLOATS:
         return stored.astype(np.float64)
     if dtype == "int1":
@@ -179,8 +191,8 @@ def launch(fn: Any, device: str) -> dict[str, Any]:
         if a["kind"] == "ptr":
             buf = DATA["buffers"][a["buffer"]]
             t = tensors[a["buffer"]]
-            if buf["dtype"] == "bf16":
-                t = t.view(torch.bfloat16)
+            if buf["dtype"] in TORCH_VIEW:
+                t = t.view(getattr(torch, TORCH_VIEW[buf["dtype"]]))
             args.append(t[GUARD_ELEMS:GUARD_ELEMS + buf["size"]])
         elif a["kind"] == "scalar":
             args.append(scalar(a))

@@ -36,6 +36,12 @@ TRITON_SIG = {
     "int32": "i32",
     "int64": "i64",
     "int1": "i1",
+    "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
+    "fp8e4nv": "fp8e4nv",
+    "fp8e5": "fp8e5",
 }
 
 @dataclass

@@ -52,7 +52,10 @@ class ExpressionMixin:
                 y = self.convert(x, dt)
                 if y is not None:
                     if not y.shape and shape:
-                        y = TV(S.bcast(y.e, list(shape)) if self.ch.coin(0.3) else y.e, dt, shape, y.lo, y.hi)
+                        # a scalar stands for a tile by implicit broadcast, except inside operands of
+                        # shape-sensitive constructs (scans, sorts, reshapes), which need a real tile
+                        explicit = self.ch.coin(0.3) or getattr(self, "real_shapes", False)
+                        y = TV(_splat(y.e, dt, shape) if explicit else y.e, dt, shape, y.lo, y.hi)
                     return y
         v = self.ch.integer(-3, 3)
         if dt in S.FLOAT_DTYPES:
@@ -78,8 +81,17 @@ class ExpressionMixin:
     def try_op(self, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
         """One operator production, drawn by weight from the registry among those for `dt`."""
         prods = {p.name: p for p in expr_productions() if p.applies(dt, shape)}
+        if not prods:
+            return None
         kind = self.ch.weighted({n: p.weight * (self.weight(p.knob) if p.knob else 1.0) for n, p in prods.items()})
-        return prods[kind].build(self, leaves, dt, shape, depth)
+        p = prods[kind]
+        if p.min_rank < 1 or getattr(self, "real_shapes", False):
+            return p.build(self, leaves, dt, shape, depth)
+        self.real_shapes = True
+        try:
+            return p.build(self, leaves, dt, shape, depth)
+        finally:
+            self.real_shapes = False
 
     def sub(self, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV:
         """An operand: an expression one level shallower."""
@@ -88,11 +100,22 @@ class ExpressionMixin:
     def condition(self, leaves: list[TV], shape: tuple[int, ...], depth: int) -> S.Expr:
         """An int1 tile from comparing two sub-expressions of one dtype."""
         cands = [x for x in leaves if x.shape == shape] or leaves
-        x = self.ch.pick(cands)
-        dt = x.dt if x.dt != "int1" else "int32"
+        dt = "int32"  # no leaves (a production over constants only): compare int tiles
+        if cands:
+            x = self.ch.pick(cands)
+            dt = x.dt if x.dt not in ("int1", *S.UINT_DTYPES, *S.FP8_DTYPES) else "int32"
         a = self.expr(leaves, dt, shape, max(0, depth - 2))
         b = self.expr(leaves, dt, shape, max(0, depth - 2))
         if a.is_float and (a.q is None or b.q is None):  # rounded floats: compare exact ints instead
             a = self.expr(leaves, "int32", shape, 0)
             b = self.expr(leaves, "int32", shape, 0)
         return S.bin_(self.ch.pick(list(S.CMP_OPS)), a.e, b.e)
+
+
+def _splat(e: S.Expr, dt: str, shape: tuple[int, ...]) -> S.Expr:
+    """A scalar made a tile explicitly (tl.broadcast_to; compile-time constants through tl.full)."""
+    if e.get("e") == "const":
+        return S.full(list(shape), e["v"], dt)
+    if e.get("e") == "arg":
+        return S.bin_("+", S.full(list(shape), 0, dt), e)  # a constexpr is not a tensor to broadcast
+    return S.bcast(e, list(shape))

@@ -14,7 +14,8 @@ from generators.constructs import ALL, expr_construct, stmt_construct
 
 # Features that belong to no single construct: tile geometry, grid, dtypes, generator tags.
 CORE_FEATURES = ["grid_1d", "grid_2d", "grid_3d", "tail_block", "bf16_compute",
-                 "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64"]
+                 "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64",
+                 "dtype_uint", "dtype_fp64"]
 # Who cannot run a core feature, with the evidence (constructs carry their own `lacks`).
 CORE_LACKS = {
     "bf16_compute": {"interpreter": "the Triton interpreter computes bf16 on its uint16 storage "
@@ -38,6 +39,7 @@ class FeatureWalker:
         self.env: dict[str, S.Ty] = {}
         self.found: set[str] = set()
         self.outer: set[str] | None = None  # names bound outside the innermost loop
+        self.defs: dict[str, list[S.Expr]] = {}  # every expression a name was bound to (dataflow)
 
     def ty(self, e: S.Expr) -> S.Ty:
         return S.typeof(e, self.env, self.params)
@@ -55,6 +57,8 @@ class FeatureWalker:
         t = self.ty(e)
         if not t.ptr and t.dtype in S.FLOAT_DTYPES + S.INT_DTYPES:
             self.found.add(f"dtype_{t.dtype}")
+        elif not t.ptr and t.dtype in S.UINT_DTYPES:  # one feature for every unsigned width
+            self.found.add("dtype_uint")
         if c.computes and t.dtype == "bf16":
             self.found.add("bf16_compute")  # beyond load/store and float casts: the interpreter lacks it
         c.find_features(e, self, in_offset)
@@ -84,6 +88,8 @@ class FeatureWalker:
     def block(self, body: list[S.Stmt]) -> None:
         for s in body:
             c = stmt_construct(s["s"])
+            if s["s"] == "let":
+                self.defs.setdefault(s["name"], []).append(s["e"])
             for _, sub in c.children(s):
                 self.expr(sub)
             c.find_features(s, self, False)

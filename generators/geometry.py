@@ -157,7 +157,9 @@ class GeometryMixin:
 
     def other_value(self, dtype: str) -> S.Expr:
         v = self.ch.pick([0, 0, 1, -1, 2])
-        if dtype in S.FLOAT_DTYPES:
+        if dtype in S.UINT_DTYPES:  # a literal of the pointer's own type: never negative
+            return S.const(abs(v), dtype)
+        if dtype in S.FLOAT_DTYPES or dtype in S.FP8_DTYPES:  # fp8 converts from floats only
             return S.const(float(v), "fp32")
         return S.const(v, "int32")
 
@@ -193,7 +195,7 @@ class GeometryMixin:
     def store_tile(self, t: Tile, v: TV, axes: list[int], extra: S.Expr | None = None) -> None:
         """Store `v` (shape of the tile on `axes`) to a fresh output buffer, one writer per element."""
         out_dt = v.dt
-        if self.on("cast_out", 0.25):
+        if out_dt not in S.FP8_DTYPES and self.on("cast_out", 0.25):  # fp8 converts to floats only
             target = self.pick_dtype(tuple(DTYPE_WEIGHTS))
             c = self.convert(v, target)
             if c is not None:
@@ -204,7 +206,7 @@ class GeometryMixin:
         else:
             strides, size = [], 1
         total = size * t.nbatch
-        sentinel = -7 if out_dt in S.INT_DTYPES else -7.5
+        sentinel = -7 if out_dt in S.INT_DTYPES else 7 if out_dt in S.UINT_DTYPES else -7.5
         data = to_storage(out_dt, np.full(total, sentinel))
         p = self.buffer("out_ptr", out_dt, data, "out")
         rank = len(axes)

@@ -102,6 +102,13 @@ class NamingMixin:
                 q = 2.0
             lo, hi = (float(vals.min()), float(vals.max())) if n else (0.0, 0.0)
             return to_storage(dtype, vals), lo, hi, q
+        if dtype in S.FP8_DTYPES:  # halves in [-4, 4]: exact in e4m3 and e5m2
+            vals = np.array([self.ch.integer(-8, 8) / 2.0 for _ in range(n)])
+            return to_storage(dtype, vals), -4.0, 4.0, 2.0
+        if dtype in S.UINT_DTYPES:  # small values or the whole unsigned range (top bit set)
+            top = 100 if self.ch.coin(0.5) else 2 ** S.INT_BITS[dtype] - 1
+            vals = np.array([self.ch.integer(0, top) for _ in range(n)], dtype=np.uint64)
+            return to_storage(dtype, vals), 0.0, float(top), 1.0
         r = {"int8": 8, "int16": 50, "int32": 100, "int64": 100}[dtype]
         vals = np.array([self.ch.integer(-r, r) for _ in range(n)], dtype=np.int64)
         return to_storage(dtype, vals), float(-r), float(r), 1.0

@@ -220,7 +220,7 @@ class Reducer:
                 parent, idx = _parent(spec["body"], path)
             except (IndexError, KeyError, TypeError):
                 continue
-            s = parent[idx] if idx < len(parent) else None
+            s = parent[idx] if isinstance(parent, list) and idx < len(parent) else None
             if not isinstance(s, dict) or s.get("s") != "let":
                 continue
             name = s["name"]

@@ -99,7 +99,9 @@ def exact_sum(a: np.ndarray, ax: int, dt: str) -> np.ndarray:
     the sum of magnitudes fits the significand."""
     q = a * 256.0
     on_grid = np.all(q == np.round(q), axis=ax)
-    bits = {"fp32": 24, "fp16": 11, "bf16": 8}[dt]
+    from generators.values import MANTISSA_BITS
+
+    bits = MANTISSA_BITS[dt]
     return on_grid & (np.sum(np.abs(q), axis=ax) < 2.0**bits)
 
 

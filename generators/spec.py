@@ -26,12 +26,16 @@ SPEC_SCHEMA = 1
 Expr = dict[str, Any]
 Stmt = dict[str, Any]
 
-FLOAT_DTYPES = ("fp32", "fp16", "bf16")
+FLOAT_DTYPES = ("fp32", "fp16", "bf16", "fp64")
 INT_DTYPES = ("int8", "int16", "int32", "int64")
-INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "int1": 1}
+# Unsigned ints and fp8 appear only where a construct asks for them (wrap.py, fpcast.py).
+UINT_DTYPES = ("uint8", "uint16", "uint32", "uint64")
+FP8_DTYPES = ("fp8e4nv", "fp8e5")
+INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "int1": 1,
+            "uint8": 8, "uint16": 16, "uint32": 32, "uint64": 64}
 
 # Dtypes a value, cast, constant, parameter or buffer may have (int1 only where noted).
-VALUE_DTYPES = FLOAT_DTYPES + INT_DTYPES + ("fp64",)
+VALUE_DTYPES = tuple(dict.fromkeys(FLOAT_DTYPES + INT_DTYPES + UINT_DTYPES + FP8_DTYPES + ("fp64",)))
 # Top-level fields of a spec (launch options included).
 SPEC_FIELDS = ("schema", "name", "params", "grid", "num_warps", "body", "tags")
 
@@ -61,7 +65,7 @@ class Ty:
 
     @property
     def is_int(self) -> bool:
-        return self.dtype in INT_DTYPES
+        return self.dtype in INT_DTYPES or self.dtype in UINT_DTYPES
 
 
 # ---- constructors (short names keep generator code readable) ----

@@ -47,10 +47,31 @@ def stmt_production(name: str, order: int) -> Callable[[Callable[[Any], None]], 
     return deco
 
 
+_STATE = ("body", "params", "args", "buffers", "grid", "tags", "names")
+
+
 def apply_stmt_productions(g: Any) -> None:
-    """Run every statement production on the body the family built, in order."""
+    """Run every statement production on the body the family built, in order.
+
+    A rewrite that leaves the kernel ill-typed (it met a construct whose rules it does not know,
+    e.g. a literal a tensor descriptor needs) is undone: productions compose with every family,
+    including ones written after them, so the type checker is the last word."""
+    def well_typed() -> bool:
+        try:
+            S.check({"schema": S.SPEC_SCHEMA, "name": "kernel", "params": g.params, "grid": list(g.grid),
+                     "body": g.body})
+            return True
+        except S.SpecError:
+            return False
+
+    if not well_typed():  # the family's own defect: case_from_spec reports it as a generator error
+        return
     for p in sorted(STMT_PRODUCTIONS.values(), key=lambda p: (p.order, p.name)):
+        saved = {k: copy.deepcopy(getattr(g, k)) for k in _STATE if hasattr(g, k)}
         p.apply(g)
+        if not well_typed():
+            for k, v in saved.items():
+                setattr(g, k, v)
 
 
 # ---- walking bodies ----

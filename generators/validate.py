@@ -43,10 +43,19 @@ UN_OPS = ("-", "~")
 BINARY_FNS = ("maximum", "minimum")
 DOT_PRECISIONS = (None, "ieee", "tf32", "tf32x3")
 CASE_KINDS = ("generated", "captured")
-ITEMSIZE = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
-            "int1": 1}
+def _itemsizes() -> dict[str, int]:
+    import numpy as np
+
+    from backends.runner_api import STORAGE
+
+    return {dt: int(np.dtype(t).itemsize) for dt, t in STORAGE.items()}
+
+
+ITEMSIZE = _itemsizes()
 INT_RANGE = {"int1": (0, 1), "int8": (-(1 << 7), (1 << 7) - 1), "int16": (-(1 << 15), (1 << 15) - 1),
-             "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
+             "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1),
+             "uint8": (0, (1 << 8) - 1), "uint16": (0, (1 << 16) - 1), "uint32": (0, (1 << 32) - 1),
+             "uint64": (0, (1 << 64) - 1)}
 
 class CaseInvalid(ValueError):
     """A case file that must not be run; the message names the JSON path and what is wrong."""
@@ -126,13 +135,16 @@ def _int_in(v: Any, lo: int, hi: int, path: str, what: str) -> int:
     return v
 
 
-def _shape(v: Any, path: str) -> list[int]:
-    if not isinstance(v, list) or not 1 <= len(v) <= MAX_RANK:
-        raise _fail(path, f"a shape must be a list of 1..{MAX_RANK} sizes")
+def _shape(v: Any, path: str, lo: int = 1, hi: int = MAX_DIM, max_rank: int = MAX_RANK,
+           min_rank: int | None = None) -> list[int]:
+    # lo 0: a list of axis indices (boundary_check, order) may be empty; tl.full([]) is 0-D
+    least = min_rank if min_rank is not None else (1 if lo >= 1 else 0)
+    if not isinstance(v, list) or not least <= len(v) <= max_rank:
+        raise _fail(path, f"a shape must be a list of {least}..{max_rank} sizes")
     n = 1
     for i, d in enumerate(v):
-        _int_in(d, 1, MAX_DIM, f"{path}[{i}]", "size")
-        n *= d
+        _int_in(d, lo, hi, f"{path}[{i}]", "size")
+        n *= max(d, 1)
     if n > MAX_TENSOR_ELEMS:
         raise _fail(path, f"tensor of {n} elements exceeds {MAX_TENSOR_ELEMS}")
     return v
@@ -213,6 +225,13 @@ class _SpecChecker:
             check_name(v, p)
             if c.kind == "stmt" and v in self.params:
                 raise _fail(p, f"local {v!r} shadows the parameter of that name")
+        elif k == "idents":
+            if not isinstance(v, list) or not (spec.lo or 0) <= len(v) <= (spec.hi or MAX_PARAMS):
+                raise _fail(p, f"must be a list of {spec.lo}..{spec.hi} names")
+            for i, x in enumerate(v):
+                check_name(x, f"{p}[{i}]")
+            if len(set(v)) != len(v):
+                raise _fail(p, "names repeat")
         elif k == "int":
             _int_in(v, spec.lo, spec.hi, p, what)
         elif k == "num" and "dt" in c.fields:
@@ -226,7 +245,9 @@ class _SpecChecker:
         elif k in ("dtype", "enum"):
             _one_of(v, spec.values, p, what)
         elif k == "shape":
-            _shape(v, p)
+            _shape(v, p, spec.lo if spec.lo is not None else 1, spec.hi or MAX_DIM,
+                   min(spec.values[0] if spec.values else MAX_RANK, MAX_RANK),
+                   spec.values[1] if len(spec.values) > 1 else None)
         else:  # a field kind this validator does not know is never trusted
             raise _fail(p, f"field kind {k!r} cannot be validated")
 

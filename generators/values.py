@@ -14,8 +14,8 @@ from typing import Any
 from generators import spec as S
 
 INT_LIMIT = {"int8": 100, "int16": 30000, "int32": 2**30, "int64": 2**40}
-FLOAT_LIMIT = {"fp32": 1e6, "fp16": 2000.0, "bf16": 2000.0}
-MANTISSA_BITS = {"fp32": 24, "fp16": 11, "bf16": 8}
+FLOAT_LIMIT = {"fp32": 1e6, "fp16": 2000.0, "bf16": 2000.0, "fp64": 1e6}
+MANTISSA_BITS = {"fp32": 24, "fp16": 11, "bf16": 8, "fp64": 53}
 
 
 @dataclass

@@ -562,10 +562,10 @@ def _split_axes(spec: Spec) -> list[int]:
     out = []
     for axis in range(3):
         try:
-            if _split_plan(spec, axis) is not None:
-                out.append(axis)
-        except (S.SpecError, KeyError, IndexError):
+            _apply_split(copy.deepcopy(spec), {"axis": axis})
+        except (NotApplicable, S.SpecError, KeyError, IndexError):
             continue
+        out.append(axis)
     return out
 
 

@@ -66,6 +66,11 @@ def sites(spec: dict[str, Any]) -> list[Site]:
                 block(s["body"], inner)
                 for name in env:
                     env[name] = inner[name]
+            else:  # a construct these relations do not rewrite: only learn what it binds
+                from generators.constructs import stmt_construct
+
+                tc = S.TypeCtx(env, params)
+                stmt_construct(k).check(s, tc)
 
     block(spec["body"], {})
     return out

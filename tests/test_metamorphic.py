@@ -22,6 +22,7 @@ from generators import generate
 from generators import spec as S
 from generators.case import Arg, Buffer, KernelCase
 from generators.generator import case_from_spec
+from generators.spec import SpecError
 from oracles import metamorphic as M
 from oracles.crossbackend import cross_backend
 from oracles.reference import UndefinedBehaviour, evaluate
@@ -48,7 +49,7 @@ def test_every_relation_keeps_the_reference_on_generated_kernels() -> None:
                 v = M.Variant(name, params)
                 try:
                     var = M.derive(case, v)
-                except M.NotApplicable:
+                except (M.NotApplicable, SpecError):  # as the pipeline: an ill-typed form is not run
                     continue
                 assert M.Variant.from_json(v.to_json()) == v
                 try:

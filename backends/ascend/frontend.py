@@ -30,7 +30,8 @@ from backends.linalg_exec.tools import cleanup_dir
 from backends.runner_api import StageError, Unsupported, report_stage
 
 TRITON_SIG = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "int8": "i8",
-              "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1"}
+              "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1",
+              "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "fp8e4nv": "fp8e4nv", "fp8e5": "fp8e5"}
 ALIGNED_ADDR = 1 << 16  # what our stand-in pointers report: 16-byte aligned, like torch tensors
 
 

@@ -20,7 +20,10 @@ __all__ = ["MLIR_ELEM", "MLIR_SCALAR", "Convention", "Param", "build", "kernel_s
 
 # Triton scalar dtype (case wire name) -> MLIR type the adapter declares for it.
 MLIR_SCALAR = {"int1": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-               "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64"}
+               "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64",
+               # Triton's integers are signless in the IR; fp8 are MLIR's OCP float8 types.
+               "uint8": "i8", "uint16": "i16", "uint32": "i32", "uint64": "i64",
+               "fp8e4nv": "f8E4M3FN", "fp8e5": "f8E5M2"}
 MLIR_ELEM = {"int1": "i8", **{k: v for k, v in MLIR_SCALAR.items() if k != "int1"}}
 
 

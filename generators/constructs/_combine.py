@@ -81,7 +81,9 @@ def exact_sums(a: np.ndarray, dt: str, prefix: bool, ax: int = -1) -> np.ndarray
     """True where every partial sum of the values (in any order) is exact in dt: all are dyadic
     with at most F fraction bits and the sum of magnitudes, in units of 2^-F, fits the
     significand. `prefix`: per prefix along ax (scans); else over the whole axis (reductions)."""
-    bits = {"fp32": 24, "fp16": 11, "bf16": 8}[dt]
+    from generators.values import MANTISSA_BITS
+
+    bits = MANTISSA_BITS[dt]
     f, _, dyadic = dyadic_bits(a)
     v = np.abs(np.asarray(a, dtype=np.float64))
     if prefix:

@@ -52,7 +52,7 @@ def valid_ident(name: Any) -> bool:
 class Field:
     """One JSON field of a node. `kind` is one of the names below; `values` bounds it."""
 
-    kind: str  # expr | opt_expr | exprs | block | ident | opt_ident | int | num | bool | dtype | enum | shape | any
+    kind: str  # expr | exprs | block | ident | idents | int | num | bool | dtype | enum | shape
     optional: bool = False
     values: tuple[Any, ...] = ()
     lo: int | None = None
@@ -75,6 +75,11 @@ def ident_f(optional: bool = False) -> Field:
     return Field("ident", optional)
 
 
+def idents_f(lo: int = 0, hi: int = 8) -> Field:
+    """A list of lo..hi identifiers (a helper's parameters, a tuple assignment's names)."""
+    return Field("idents", lo=lo, hi=hi)
+
+
 def int_f(lo: int, hi: int, optional: bool = False) -> Field:
     return Field("int", optional, lo=lo, hi=hi)
 
@@ -95,8 +100,8 @@ def enum_f(values: tuple[Any, ...], optional: bool = False) -> Field:
     return Field("enum", optional, values)
 
 
-def shape_f(max_rank: int = 3, max_dim: int = 4096) -> Field:
-    return Field("shape", lo=1, hi=max_dim, values=(max_rank,))
+def shape_f(max_rank: int = 3, max_dim: int = 4096, min_rank: int = 1) -> Field:
+    return Field("shape", lo=1, hi=max_dim, values=(max_rank, min_rank))
 
 
 @dataclass(frozen=True)
@@ -113,10 +118,16 @@ class ExprProduction:
     floats: bool | None = None  # True: float dtypes only; False: integers only; None: both
     dtypes: tuple[str, ...] = ()  # restrict to these dtypes
     min_rank: int = 0
+    # Unsigned, fp8 and int1 values are opt-in: a production meets them only where it says so
+    # (listing them in `dtypes`, or exotic=True), so a construct written before a dtype existed
+    # never receives operands its type rule refuses.
+    exotic: bool = False
 
     def applies(self, dt: str, shape: tuple[int, ...]) -> bool:
-        from generators.spec import FLOAT_DTYPES
+        from generators.spec import FLOAT_DTYPES, FP8_DTYPES, UINT_DTYPES
 
+        if (dt in UINT_DTYPES or dt in FP8_DTYPES or dt == "int1") and not (self.exotic or dt in self.dtypes):
+            return False
         if self.floats is not None and (dt in FLOAT_DTYPES) != self.floats:
             return False
         return (not self.dtypes or dt in self.dtypes) and len(shape) >= self.min_rank
@@ -139,9 +150,10 @@ class Construct:
     until: ClassVar[dict[str, str]] = {}
     # Backend family -> why it cannot run the construct at all.
     lacks: ClassVar[dict[str, str]] = {}
-    # Feature -> {backend family -> first release}: for a form of the construct that is younger
-    # than the construct itself (tl.flip of a non-last axis).
+    # The same, for one feature of the construct only (feature -> {family or family:arch -> ...}),
+    # e.g. fp64 dots arrived in triton 3.5 while the construct's other features are older.
     feature_since: ClassVar[dict[str, dict[str, str]]] = {}
+    feature_lacks: ClassVar[dict[str, dict[str, str]]] = {}
     # Field naming a variable the statement binds for its body (loops), for substitution.
     binds: ClassVar[str | None] = None
     # How the generator's expression trees can produce this construct.

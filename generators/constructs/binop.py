@@ -19,6 +19,7 @@ from generators.constructs.examples import unary_case
 from generators.numerics import TINY, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val, overflow_guard
 from generators.values import TV, both_q, exact_q, limit, mul_range
+from generators.wrapping import uint_bin
 
 OPS = S.ARITH_OPS + S.BIT_OPS + S.CMP_OPS
 _CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
@@ -161,6 +162,8 @@ class BinOp(Construct):
         if x.buf is not None:
             overflow_guard("int64", x.a + np.abs(y.a).astype(np.float64), "pointer offset")
             return Val(x.a + y.a, x.dt, buf=x.buf)
+        if x.dt in S.UINT_DTYPES:  # unsigned: wrapping arithmetic, unsigned div/shift/compare
+            return uint_bin(op, x, y)
         if op in _CMP:
             return compare(op, x, y)
         if x.is_float:

@@ -14,8 +14,9 @@ from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import INT_RANGE, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl
 from generators.values import TV
+from generators.wrapping import cast_int
 
-CAST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1", "fp64")
+CAST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES + S.FP8_DTYPES
 
 
 # ---- generation ----
@@ -48,6 +49,8 @@ class Cast(Construct):
         dt = n["dt"]
         if dt == x.dt:
             return x
+        if dt in S.UINT_DTYPES or x.dt in S.UINT_DTYPES:
+            return cast_int(x, dt)
         if dt == "int1":
             return Val(x.a != 0, "int1")
         if dt in UNIT_ROUNDOFF:

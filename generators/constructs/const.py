@@ -13,7 +13,7 @@ from generators.constructs.examples import unary_case
 from generators.numerics import UNIT_ROUNDOFF, round_to
 from generators.semantics import Val
 
-CONST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1", "fp64")
+CONST_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES + ("int1",) + S.UINT_DTYPES + S.FP8_DTYPES
 
 
 def const_val(v: Any, dt: str) -> Val:
@@ -21,6 +21,8 @@ def const_val(v: Any, dt: str) -> Val:
         return Val(round_to(dt, np.asarray(float(v))), dt, np.zeros(()))
     if dt == "int1":
         return Val(np.asarray(bool(v)), dt)
+    if dt in S.UINT_DTYPES:  # unsigned values are held as uint64 (generators/wrapping.py)
+        return Val(np.asarray(int(v), dtype=np.uint64), dt)
     return Val(np.asarray(int(v), dtype=np.int64), dt)
 
 

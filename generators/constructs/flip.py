@@ -31,7 +31,7 @@ def flip(x: Node, dim: int | None = None) -> Node:
 def _flip(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
     a = g.sub(leaves, dt, shape, depth)
     rank = len(shape)
-    if rank >= 2 and g.on("flip_dim", 0.75):
+    if rank >= 2 and g.on("flip_dim", 0.9):
         d: int | None = g.ch.integer(0, rank - 2)
     else:
         d = rank - 1 if g.ch.coin(0.6) else None

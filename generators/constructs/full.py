@@ -18,7 +18,7 @@ from generators.semantics import Val
 class Full(Construct):
     name = "full"
     node = "full"
-    fields = {"shape": shape_f(), "v": num_f(), "dt": dtype_f(CONST_DTYPES), "zeros": bool_f()}
+    fields = {"shape": shape_f(min_rank=0), "v": num_f(), "dt": dtype_f(CONST_DTYPES), "zeros": bool_f()}
     features = ("full",)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:

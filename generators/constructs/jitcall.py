@@ -24,7 +24,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from generators import spec as S
-from generators.constructs.base import Construct, Field, Node, block_f, bool_f, exprs_f, ident_f, register, valid_ident
+from generators.constructs.base import (
+    Construct,
+    Node,
+    block_f,
+    bool_f,
+    exprs_f,
+    ident_f,
+    idents_f,
+    register,
+    valid_ident,
+)
 from generators.constructs.cxlet import cx_param, static_value
 from generators.constructs.examples import unary_case
 from generators.constructs.ret import HELPER_KEY, ret
@@ -94,7 +104,7 @@ class _Scope:
 class JitCall(Construct):
     name = "jitcall"
     node = "jitcall"
-    fields = {"fn": ident_f(), "params": Field("any"), "args": exprs_f(0, 8), "body": block_f(),
+    fields = {"fn": ident_f(), "params": idents_f(0, 8), "args": exprs_f(0, 8), "body": block_f(),
               "noinline": bool_f()}
     features = ("jit_helper", "jit_noinline", "jit_constexpr_param")
     knobs = ("outline",)

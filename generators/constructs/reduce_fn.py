@@ -35,11 +35,11 @@ from generators.constructs.examples import unary_case
 from generators.geometry import place
 from generators.numerics import INT_RANGE, MAX_FINITE, TINY, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val, overflow_guard
-from generators.values import TV, both_q, exact_q, limit
+from generators.values import MANTISSA_BITS, TV, both_q, exact_q, limit
 
 REDUCE_COMBINES = tuple(c.name for c in COMBINES.values() if c.reduce_ok)
 VALUE_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES
-SIG_BITS = {"fp32": 24, "fp16": 11, "bf16": 8}
+SIG_BITS = MANTISSA_BITS  # significand bits per float dtype (one table: generators.values)
 MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126}
 
 
@@ -139,9 +139,9 @@ def stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: boo
     if std_ok:
         kinds.update({"sum": 0.7, "max": 0.5, "min": 0.4})
         if not order_free:
-            kinds.update({"argmin": 1.6 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
+            kinds.update({"argmin": 2.2 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
         if dt == "int32":
-            kinds["xor_sum"] = 2.5 * g.weight("xor_sum")
+            kinds["xor_sum"] = 3.2 * g.weight("xor_sum")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from generators import spec as S
-from generators.constructs.base import Construct, Field, Node, exprs_f, register, valid_ident
+from generators.constructs.base import Construct, Node, exprs_f, idents_f, register, valid_ident
 from generators.constructs.examples import unary_case
 from generators.statements import loops_of, stmt_production, top_types
 
@@ -40,7 +40,7 @@ class TupleLet(Construct):
     name = "tlet"
     node = "tlet"
     kind = "stmt"
-    fields = {"names": Field("any"), "es": exprs_f(2, 4)}
+    fields = {"names": idents_f(2, 4), "es": exprs_f(2, 4)}
     features = ("tuple_assign", "loop_carried_tuple")
     knobs = ("tuple_acc",)
 

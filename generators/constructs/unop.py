@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from generators import spec as S
 from generators.constructs.base import Construct, ExprProduction, Node, enum_f, expr_f, register
 from generators.constructs.examples import unary_case
@@ -47,6 +49,10 @@ class UnOp(Construct):
         if n["op"] == "-":
             if x.is_float:
                 return Val(-x.a, x.dt, x.err)
+            if x.dt in S.UINT_DTYPES:  # unsigned negation wraps (0 - x modulo 2^bits), as in Triton
+                from generators.wrapping import as_bits, from_bits
+
+                return from_bits(x.dt, np.uint64(0) - as_bits(x))
             return int_val(x.dt, -x.a, "negation")
         return Val(~x.a, x.dt)
 

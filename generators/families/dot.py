@@ -13,7 +13,7 @@ from generators.values import TV
 
 @family("dot", 1.6)
 def build(g: Any) -> None:
-    base = {"fp16": 2.0, "bf16": 1.2, "fp32": 1.5, "int8": 1.3}
+    base = {"fp16": 2.0, "bf16": 1.3, "fp32": 1.5, "int8": 1.6}
     dt = g.ch.weighted({d: w * g.weight(f"dot_{d}") * g.weight(f"dtype_{d}") for d, w in base.items()})
     bm, bn, bk = (g.ch.pick([16, 32]) for _ in range(3))
     if dt == "int8":
