@@ -25,6 +25,7 @@ from generators.constructs.block_ptr import make_block_ptr
 from generators.constructs.examples import make_case
 from generators.constructs.mem_load import mload
 from generators.constructs.tdesc_load import tdesc_load
+from generators.constructs.tdesc_store import tdesc_store
 from generators.constructs.tensor_desc import make_tensor_desc
 from oracles.judge import judge
 from oracles.reference import UndefinedBehaviour, evaluate
@@ -153,6 +154,11 @@ UB_CASES.update({
     "unchecked block dim past the buffer": (_block_case([], "zero", False), "out-of-bounds load"),
     "NaN-padded lane stored": (_block_case([0], "nan", True), "store of an undefined value"),
     "misaligned descriptor coordinate": (_desc_case(2), "misaligned descriptor access"),
+    "descriptor store past a ragged inner extent": (make_case(
+        [S.let("d", make_tensor_desc(S.arg("o_ptr"), [S.const(2, "int32"), S.const(3, "int32")], [S.const(8, "int32")],
+                                     [2, 4])),
+         tdesc_store(S.var("d"), [S.const(0, "int32"), S.const(0, "int32")], S.full([2, 4], 1.0, "fp32"))],
+        {}, {"o_ptr": ("fp32", 16)}), "descriptor store past a ragged inner extent"),
     "scalar load past the buffer": (make_case([S.store(S.arg("o_ptr"), mload(S.bin_("+", S.arg("x_ptr"),
                                                                                    S.const(3, "int32"))))],
                                               {"x_ptr": ("int32", [1, 2, 3])}, {"o_ptr": ("int32", 1)}),
@@ -206,6 +212,20 @@ def test_type_rules_refuse_what_triton_does() -> None:
         with pytest.raises(S.SpecError):
             S.check(spec)
             pytest.fail(what)
+
+
+def test_corpus_validator_accepts_every_memory_construct() -> None:
+    """Corpus files are untrusted input: every field of these nodes must pass the validator."""
+    from generators.validate import validate_case
+
+    for name in NEW_39 + NEW_36:
+        validate_case(ALL[name].example().to_json())
+    bp = make_block_ptr(S.arg("x_ptr"), [S.const(4, "int32")] * 3, [S.const(1, "int32")] * 3,
+                        [S.const(0, "int32")] * 3, [2, 2, 2], [0, 2, 1])
+    case = make_case([S.store(S.bin_("+", S.arg("o_ptr"), S.arange(2)),
+                              S.reduce_("sum", S.reduce_("sum", block_load(bp, [0, 2], "zero"), 0), 0))],
+                     {"x_ptr": ("fp32", [1.0] * 64)}, {"o_ptr": ("fp32", 2)})
+    validate_case(case.to_json())
 
 
 def test_profiles_follow_release_history() -> None:

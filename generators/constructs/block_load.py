@@ -18,7 +18,7 @@ from generators import spec as S
 from generators.constructs.base import Construct, Field, Node, enum_f, expr_f, register
 from generators.constructs.block_ptr import (
     BLOCK_PTR,
-    MAX_RANK,
+    DIM_SETS,
     BlockPtrVal,
     block_example,
     check_dims,
@@ -32,7 +32,8 @@ PADS = ("zero", "nan")
 
 
 def check_f() -> Field:
-    return Field("shape", lo=0, hi=MAX_RANK - 1, values=(MAX_RANK,))
+    """boundary_check: a sorted list of distinct dims (the validator knows every such list)."""
+    return enum_f(DIM_SETS)
 
 
 def block_load(ptr: S.Expr, check: list[int] | None = None, pad: str | None = None) -> S.Expr:

@@ -14,6 +14,7 @@ c_d < shape_d), so negative coordinates would test an unspecified corner.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.constructs.base import Construct, Field, Node, expr_f, exprs_f, register, shape_f
+from generators.constructs.base import Construct, Field, Node, enum_f, expr_f, exprs_f, register, shape_f
 from generators.constructs.examples import make_case
 from generators.semantics import UndefinedBehaviour, Val
 
@@ -29,8 +30,13 @@ BLOCK_PTR = "block_ptr"
 MAX_RANK = 3
 
 
+# Every permutation of 1-3 dims, and every (sorted) set of dims, as the JSON lists a spec holds.
+ORDERS = tuple(list(p) for r in range(1, MAX_RANK + 1) for p in itertools.permutations(range(r)))
+DIM_SETS = tuple(list(c) for k in range(MAX_RANK + 1) for c in itertools.combinations(range(MAX_RANK), k))
+
+
 def order_f() -> Field:
-    return Field("shape", lo=0, hi=MAX_RANK - 1, values=(MAX_RANK,))
+    return enum_f(ORDERS)
 
 
 def make_block_ptr(base: S.Expr, shape: list[S.Expr], strides: list[S.Expr], offsets: list[S.Expr],

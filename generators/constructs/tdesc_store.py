@@ -1,6 +1,11 @@
 """desc.store([offsets], value): one block written through a tensor descriptor; lanes outside
 the descriptor's shape are dropped. The value has exactly the block's shape; one writer per
-element, as for plain stores."""
+element, as for plain stores.
+
+NVIDIA's TMA writes whole 16-byte chunks: when the inner extent (shape[-1] elements) is not a
+multiple of 16 bytes, a block reaching past it also writes the elements up to the next 16-byte
+boundary (triton-lang/triton#11583, documented as a hardware limitation). Such a store is
+refused by the reference: what lands in that padding is not defined."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 from generators import spec as S
 from generators.constructs.base import Construct, Node, expr_f, exprs_f, register
 from generators.constructs.block_ptr import BlockPtrVal, check_index_exprs, materialize, scalar_ints
-from generators.constructs.tensor_desc import MAX_RANK, SINCE, TENSOR_DESC, coords, desc_example, list_src
+from generators.constructs.tensor_desc import ITEMSIZE, MAX_RANK, SINCE, TENSOR_DESC, coords, desc_example, list_src
 from generators.semantics import UndefinedBehaviour
 
 
@@ -47,6 +52,10 @@ class TensorDescStore(Construct):
         if not isinstance(d, BlockPtrVal):
             raise UndefinedBehaviour("ill-formed spec", "desc.store of a non-descriptor")
         at = coords(d, scalar_ints(s["offsets"], p, "descriptor offsets"), d.dt)
+        inner = d.shape[-1]
+        if inner * ITEMSIZE[d.dt] % 16 and int(at.a[-1]) + d.block[-1] > inner:
+            raise UndefinedBehaviour("descriptor store past a ragged inner extent",
+                                     f"{d.buf}: inner extent of {inner} elements is not 16-byte sized (TMA)")
         addr, mask = materialize(at, list(range(len(d.block))))
         v = p.expr(s["val"])
         vals = np.broadcast_to(v.a, addr.shape)[mask]

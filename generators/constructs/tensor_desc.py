@@ -35,6 +35,16 @@ def make_tensor_desc(base: S.Expr, shape: list[S.Expr], strides: list[S.Expr], b
     return {"e": "tensor_desc", "base": base, "shape": list(shape), "strides": list(strides), "block": list(block)}
 
 
+def leading_strides(n: Node) -> list[Any]:
+    """The leading strides of a descriptor node (a legacy spec also lists the last, literal 1)."""
+    st = list(n.get("strides") or [])
+    last = st[-1] if st else None
+    if (len(st) == len(n.get("block") or []) and isinstance(last, dict) and last.get("e") == "const"
+            and last.get("v") == 1):
+        return st[:-1]
+    return st
+
+
 def list_src(items: list[str]) -> str:
     return f"[{', '.join(items)}]"
 
@@ -51,8 +61,9 @@ class MakeTensorDesc(Construct):
     name = "tensor_desc"
     node = "tensor_desc"
     # `strides` holds the leading strides; the last one is the literal 1, rendered, never an
-    # expression (a rewrite that turned it into a runtime value would make the kernel invalid)
-    fields = {"base": expr_f(), "shape": exprs_f(1, MAX_RANK), "strides": exprs_f(0, MAX_RANK - 1),
+    # expression (a rewrite that turned it into a runtime value would make the kernel invalid).
+    # Specs written before this rule list all strides, the last a literal 1: still accepted.
+    fields = {"base": expr_f(), "shape": exprs_f(1, MAX_RANK), "strides": exprs_f(0, MAX_RANK),
               "block": shape_f(MAX_RANK, 1024)}
     features = ("tensor_desc",)
     since = SINCE
@@ -67,26 +78,27 @@ class MakeTensorDesc(Construct):
             raise S.SpecError("descriptor block_shape holds 1-3 powers of two up to 1024")
         rank = len(block)
         check_index_exprs(n["shape"], rank, tc, "shape")
-        if rank > 1:
-            check_index_exprs(n["strides"], rank - 1, tc, "leading strides")
-        elif n["strides"]:
-            raise S.SpecError("a 1-D descriptor has no leading strides")
+        lead = leading_strides(n)
+        if len(lead) != rank - 1:
+            raise S.SpecError(f"a {rank}-D descriptor takes {rank - 1} leading strides")
+        if lead:
+            check_index_exprs(lead, rank - 1, tc, "leading strides")
         if block[-1] * ITEMSIZE[b.dtype] < 16:
             raise S.SpecError("a descriptor's last block dim spans at least 16 bytes")
-        for s in n["strides"]:
+        for s in lead:
             if s.get("e") == "const" and s["v"] * ITEMSIZE[b.dtype] % 16:
                 raise S.SpecError("descriptor strides are 16-byte aligned")
         return S.Ty(b.dtype, tuple(block), True, TENSOR_DESC)
 
     def render(self, n: Node, r: Any) -> str:
         return (f"tl.make_tensor_descriptor({r.e(n['base'])}, shape={list_src([r.e(x) for x in n['shape']])}, "
-                f"strides={list_src([r.e(x) for x in n['strides']] + ['1'])}, "
+                f"strides={list_src([r.e(x) for x in leading_strides(n)] + ['1'])}, "
                 f"block_shape={list_src([str(x) for x in n['block']])})")
 
     def evaluate(self, n: Node, p: Any) -> Val:
         base = p.expr(n["base"])
         shape = scalar_ints(n["shape"], p, "shape")
-        strides = np.append(scalar_ints(n["strides"], p, "strides"), 1)
+        strides = np.append(scalar_ints(leading_strides(n), p, "strides"), 1).astype(np.int64)
         size = ITEMSIZE[base.dt]
         if int(base.a) * size % 16 or np.any(strides[:-1] * size % 16):
             raise UndefinedBehaviour("misaligned tensor descriptor", "base and strides must be 16-byte aligned")
@@ -111,12 +123,13 @@ def desc_example(store: bool = False) -> Any:
     from generators.constructs.tdesc_store import tdesc_store
 
     m, n = 6, 10
+    n_out = 12  # a store's inner extent is 16-byte sized (TMA writes whole 16-byte chunks)
     offs = [S.bin_("*", S.pid(0), S.const(4, "int32")), S.bin_("*", S.pid(1), S.const(4, "int32"))]
     d = make_tensor_desc(S.arg("x_ptr"), [S.arg("M"), S.const(n, "int32")], [S.const(12, "int32")], [4, 4])
     body: list[S.Stmt] = [S.let("d", d), S.let("x", tdesc_load(S.var("d"), offs))]
     y = S.bin_("+", S.var("x"), S.const(1.0, "fp32"))
     if store:
-        od = make_tensor_desc(S.arg("o_ptr"), [S.arg("M"), S.const(n, "int32")], [S.const(12, "int32")], [4, 4])
+        od = make_tensor_desc(S.arg("o_ptr"), [S.arg("M"), S.const(n_out, "int32")], [S.const(12, "int32")], [4, 4])
         body.append(tdesc_store(od, offs, y))
     else:
         rows = S.bin_("+", offs[0], S.arange(4))

@@ -31,7 +31,7 @@ from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
 from generators.values import MANTISSA_BITS, TV, limit
 
-OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.6, "or": 0.6, "xor": 0.8, "xchg": 2.2, "cas": 1.5}
+OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.6, "or": 0.6, "xor": 0.8, "xchg": 2.2, "cas": 1.9}
 ATOMIC_DTYPE_WEIGHTS = {"int32": 3.0, "fp32": 2.0, "int64": 1.0, "fp16": 0.8}
 
 
@@ -77,23 +77,27 @@ def _value(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], op: str, h
             continue
         return v
     if dt in S.FLOAT_DTYPES and op == "add" and hits > 1:
-        one = S.full(list(shape), 0.5, dt)
+        one = S.full(list(shape), 0.5, dt) if shape else _scalar_of(g, dt, 0.5)
         return TV(one, dt, shape, 0.5, 0.5, 2.0)
     return g.expr(leaves, dt, shape, 0)
 
 
-def _scalar_of(dt: str, v: int | float) -> S.Expr:
-    """A scalar of exactly `dt` (literals are int32/fp32; other dtypes a 0-D tl.full)."""
+def _scalar_of(g: Any, dt: str, v: int | float) -> S.Expr:
+    """A scalar of exactly `dt`: a literal (int32/fp32), else read from a one-element buffer.
+
+    Not `arg.to(dt)`: the interpreter hands float arguments over as Python floats (no `.to`),
+    and compiled Triton specializes an int argument equal to 1 into a constexpr."""
     if dt in ("int32", "fp32"):
         return S.const(float(v) if dt == "fp32" else int(v), dt)
-    return S.full([], float(v) if dt in S.FLOAT_DTYPES else int(v), dt)
+    p = g.buffer("c_ptr", dt, to_storage(dt, np.array([v])), "in")
+    return g.let("c", {"e": "mload", "ptr": p, "mask": None, "other": None, **hints(g, True)})
 
 
 def _other(g: Any, dt: str, shape: tuple[int, ...]) -> tuple[S.Expr, float]:
     v = g.ch.pick([0, 0, 1, -1])
     if dt in ("int32", "fp32") and g.ch.coin(0.7):
-        return _scalar_of(dt, v), float(v)
-    return (S.full(list(shape), v, dt) if shape else _scalar_of(dt, v)), float(v)
+        return _scalar_of(g, dt, v), float(v)
+    return (S.full(list(shape), v, dt) if shape else _scalar_of(g, dt, v)), float(v)
 
 
 def _linear_pid(g: Any) -> tuple[S.Expr, int]:
@@ -231,7 +235,7 @@ def _scalar_value(g: Any, leaves: list[TV], t: Tile, dt: str, op: str, hits: int
             return None
         e = as_tile(g, v.e, tuple(t.blocks))
         if m is not None:
-            e = S.where(m, e, _scalar_of(dt, 0))
+            e = S.where(m, e, _scalar_of(g, dt, 0))
         n = int(np.prod(t.blocks))
         for _ in range(t.rank):
             e = S.reduce_(fn, e, 0)
@@ -258,7 +262,7 @@ def _scalar_total(g: Any, t: Tile, leaves: list[TV]) -> None:
     nprog = int(np.prod(g.grid))
     v = _scalar_value(g, leaves, t, dt, op, nprog)
     if v is None:
-        v = TV(_scalar_of(dt, 1), dt, (), 1, 1, 1.0)
+        v = TV(_scalar_of(g, dt, 1), dt, (), 1, 1, 1.0)
     k = g.ch.pick([1, 1, 2, 3])
     data, _, _ = _init_data(g, dt, k)
     c = g.buffer("total_ptr", dt, data, "out")
@@ -276,7 +280,7 @@ def _scalar_owned(g: Any, t: Tile, leaves: list[TV]) -> None:
     lin, nprog = _linear_pid(g)
     data, lo, hi = _init_data(g, dt, nprog)
     c = g.buffer("slot_ptr", dt, data, "out")
-    v = _scalar_value(g, leaves, t, dt, op, 1) or TV(_scalar_of(dt, 2), dt, (), 2, 2, 1.0)
+    v = _scalar_value(g, leaves, t, dt, op, 1) or TV(_scalar_of(g, dt, 2), dt, (), 2, 2, 1.0)
     name = g.fresh("prev")
     kw = _sem_scope(g)
     if op == "cas":

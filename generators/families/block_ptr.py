@@ -20,7 +20,7 @@ from generators.constructs.advance import advance
 from generators.constructs.block_load import block_load
 from generators.constructs.block_ptr import make_block_ptr
 from generators.constructs.block_store import block_store
-from generators.families import family
+from generators.families import FAMILIES, family
 from generators.families.memory import hinted_load
 from generators.geometry import Tile
 from generators.naming import DTYPE_WEIGHTS
@@ -202,6 +202,9 @@ def _loop_kernel(g: Any) -> None:
 
 @family("block_ptr", 1.0)
 def build(g: Any) -> None:
+    if g.weight("block_ptr") <= 0:  # a campaign none of whose releases has block pointers
+        FAMILIES["elementwise"].build(g)
+        return
     if g.on("block_advance", 0.45):
         _loop_kernel(g)
     else:

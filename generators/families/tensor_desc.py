@@ -19,7 +19,7 @@ from generators import spec as S
 from generators.constructs.tdesc_load import tdesc_load
 from generators.constructs.tdesc_store import tdesc_store
 from generators.constructs.tensor_desc import ITEMSIZE, make_tensor_desc
-from generators.families import family
+from generators.families import FAMILIES, family
 from generators.families.block_ptr import geometry
 from generators.families.memory import as_tile, hinted_load
 from generators.geometry import Tile
@@ -63,7 +63,9 @@ def _pick(g: Any) -> str:
 
 
 def _store(g: Any, t: Tile, starts: list[S.Expr], v: TV) -> None:
-    if g.on("tensor_desc_store", 0.6) and v.dt in ITEMSIZE and t.blocks[-1] * ITEMSIZE[v.dt] >= 16:
+    ragged = t.extents[-1] * ITEMSIZE.get(v.dt, 1) % 16 and t.extents[-1] % t.blocks[-1]
+    if (g.on("tensor_desc_store", 0.9) and v.dt in ITEMSIZE and t.blocks[-1] * ITEMSIZE[v.dt] >= 16
+            and not ragged):  # TMA would write the padding past a ragged inner extent
         od, _ = _desc(g, "out", v.dt, t, list(t.extents), "out")
         g.body.append(tdesc_store(od, starts, as_tile(g, v.e, tuple(t.blocks))))
         return
@@ -121,6 +123,9 @@ def _loop_kernel(g: Any) -> None:
 
 @family("tensor_desc", 0.6)
 def build(g: Any) -> None:
+    if g.weight("tensor_desc") <= 0:  # a campaign none of whose releases has tensor descriptors
+        FAMILIES["elementwise"].build(g)
+        return
     if g.ch.coin(0.35):
         _loop_kernel(g)
     else:
