@@ -46,6 +46,8 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
     else:
         target = GPUTarget("hip", options["arch"], options["warp_size"])
     compile_opts = {"num_warps": case.get("num_warps", 4), **options.get("compile_options", {})}
+    if case.get("maxnreg") and options["family"] == "cuda":  # a cuda-only option
+        compile_opts.setdefault("maxnreg", case["maxnreg"])
     if options["family"] == "hip" and lld_missing:
         raise Unsupported(lld_missing)
     stage = {"now": "compile"}  # backend set-up before make_ir is not the frontend

@@ -295,6 +295,8 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     grid = tuple(case["grid"])
     nw = case.get("num_warps", 4)
     extra = dict(options.get("compile_options", {}))
+    if case.get("maxnreg") and options["family"] == "cuda":
+        extra.setdefault("maxnreg", case["maxnreg"])
     args, padded = _make_args(case, "cuda")
     report_stage("frontend")
     t0 = time.perf_counter()

@@ -197,10 +197,18 @@ def launch(fn: Any, device: str) -> dict[str, Any]:
             args.append(scalar(a))
         else:
             args.append(a["value"])
-    fn[tuple(DATA["grid"])](*args, num_warps=DATA["num_warps"], **DATA["backend"].get("compile_options", {}))
+    fn[tuple(DATA["grid"])](*args, num_warps=DATA["num_warps"], **cuda_options(),
+                            **DATA["backend"].get("compile_options", {}))
     if device not in ("cpu",):
         getattr(torch, device.split(":")[0]).synchronize()
     return {n: t.cpu().numpy() for n, t in tensors.items()}
+
+
+def cuda_options() -> dict[str, Any]:
+    """The case's cuda-only compile options (maxnreg), for a cuda backend only."""
+    if DATA["backend"].get("family") == "cuda" and DATA.get("maxnreg"):
+        return {"maxnreg": DATA["maxnreg"]}
+    return {}
 
 
 def expect_divergence() -> bool:
@@ -349,7 +357,7 @@ def run_gpu_family(keep: str | None, print_ir: bool) -> int:
         target = GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
         find_hip_lld(str(triton.__version__))
     print(f"no matching GPU: compiling only, for {target}")
-    opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {})}
+    opts = {"num_warps": DATA["num_warps"], **cuda_options(), **be.get("compile_options", {})}
     try:
         kernel = triton.compile(ast_source(fn, target), target=target, options=opts)
     except Exception as e:  # noqa: BLE001 - the compile error is the finding

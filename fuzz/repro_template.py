@@ -65,6 +65,7 @@ def render_repro(case: KernelCase, ref: Any, finding: dict[str, Any], backend: d
         "kernel_name": case.kernel_name,
         "grid": list(case.grid),
         "num_warps": case.num_warps,
+        "maxnreg": case.spec.get("maxnreg"),
         "args": [a.to_json() for a in case.args],
         "buffers": {n: {"dtype": b.dtype, "role": b.role, "size": b.size,
                         "data": _b64(b.data.astype(b.data.dtype.newbyteorder("<")))}

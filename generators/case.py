@@ -110,6 +110,8 @@ class KernelCase:
         h.update(json.dumps([a.to_json() for a in self.args], sort_keys=True).encode())
         h.update(json.dumps(list(self.grid)).encode())
         h.update(str(self.num_warps).encode())
+        if self.spec.get("maxnreg"):  # only when set: ids of cases without it do not change
+            h.update(f"maxnreg={self.spec['maxnreg']}".encode())
         for name in sorted(self.buffers):
             b = self.buffers[name]
             h.update(name.encode() + b.dtype.encode() + b.role.encode())
@@ -161,4 +163,5 @@ class KernelCase:
                         for n, b in self.buffers.items()},
             "grid": list(self.grid),
             "num_warps": self.num_warps,
+            "maxnreg": self.spec.get("maxnreg"),
         }

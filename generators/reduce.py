@@ -137,6 +137,10 @@ class Reducer:
     # ---- passes (each returns True if it made progress) ----
     def pass_grid(self) -> bool:
         progress = False
+        if self.best.spec.get("maxnreg"):  # a compile option is the simplest thing to drop
+            spec = copy.deepcopy(self.best.spec)
+            del spec["maxnreg"]
+            progress = self.attempt(spec, "drop maxnreg")
         for axis in range(3):
             while self.best.spec["grid"][axis] > 1:
                 spec = copy.deepcopy(self.best.spec)
@@ -253,9 +257,9 @@ class Reducer:
         return progress
 
 
-def size_key(spec: dict[str, Any]) -> tuple[int, int, int, int]:
+def size_key(spec: dict[str, Any]) -> tuple[int, int, int, int, int]:
     s = size_of(spec)
-    return (s["statements"], s["nodes"], s["params"], s["programs"])
+    return (s["statements"], s["nodes"], s["params"], s["programs"], 1 if spec.get("maxnreg") else 0)
 
 
 # ---- tree paths ----

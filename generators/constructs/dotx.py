@@ -59,7 +59,8 @@ def operand_kind(e: Node, fw: Any, seen: frozenset[str] = frozenset(), acc: bool
         tag = n.get("e")
         if tag == "trans":
             out.add("trans")
-        elif tag == "full" and n is e and not (acc and n["v"] == 0):
+        elif tag == "full" and not (acc and n["v"] == 0) and (
+                n is e or e.get("e") in ("cast", "fpcast") and e["x"] is n):  # tl.full, maybe converted
             out.add("const")
         elif tag in ("dot", "dotx"):
             out.add("dot")

@@ -75,6 +75,8 @@ def _const_operand(g: Any, dt: str, shape: list[int]) -> S.Expr:
         v = int(v)
     if g.ch.coin(0.25):
         return S.full(shape, 0, dt)  # tl.zeros
+    if dt in S.FP8_DTYPES and g.ch.coin(0.5):  # an fp8 constant converted from an fp32 one
+        return {"e": "fpcast", "x": S.full(shape, float(v), "fp32"), "dt": dt, "rnd": None}
     return S.full(shape, v, dt)
 
 
