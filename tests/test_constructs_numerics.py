@@ -160,5 +160,7 @@ def test_profiles_know_which_releases_and_archs_lack_what() -> None:
     assert unsupported_reason("cuda@3.4.0:sm_90", ["dot_fp64"])
     assert unsupported_reason("cuda@3.5.1:sm_90", ["dot_fp64"]) is None
     assert unsupported_reason("ascend@3.2.0:Ascend910B3", ["dot_fp64"])
+    assert unsupported_reason("hip@3.6.0:gfx942", ["dot_fp64"])
+    assert unsupported_reason("hip@3.9.0:gfx942", ["dot_fp64"]) is None
     assert unsupported_reason("cuda@3.9.0:sm_80", ["fp8_cast"])
     assert unsupported_reason("cuda@3.9.0:sm_90", ["fp8_cast", "dot_fp8", "dot_3d", "int_wrap"]) is None
