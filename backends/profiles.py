@@ -69,7 +69,8 @@ def registry_reason(family: str, version: str, feature: str, arch: str = "") -> 
         for k in keys:
             if k in lacks:
                 return lacks[k]
-        first = c.feature_since.get(feature, {}).get(package) or c.since.get(package)
+        fs = c.feature_since.get(feature, {})
+        first = fs.get(family) or fs.get(package) or c.since.get(package)
         if first and version and release_key(version) < release_key(first):
             return f"{c.name} needs {package} >= {first}"
         first = c.feature_since.get(feature, {}).get(package)

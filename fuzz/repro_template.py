@@ -44,10 +44,12 @@ def expected_block(case: KernelCase, ref: Any) -> dict[str, Any]:
             vdt, vals = "<f8", vals.astype("<f8")
         elif vals.dtype.kind == "b":
             vdt = "|b1"
+        elif vals.dtype.kind == "u":  # unsigned values (uint64 keeps its top bit)
+            vdt, vals = "<u8", vals.astype("<u8")
         else:
             vdt, vals = "<i8", vals.astype("<i8")
         tol = None
-        if case.buffers[name].dtype in ("fp32", "fp16", "bf16", "fp64"):
+        if case.buffers[name].dtype in ("fp32", "fp16", "bf16", "fp64", "fp8e4nv", "fp8e5"):
             tol = _b64(np.asarray(ref.errs[name], dtype="<f8"))
         out[name] = {"vdtype": vdt, "values": _b64(vals), "tol": tol}
     return out

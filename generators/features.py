@@ -15,7 +15,7 @@ from generators.constructs import ALL, expr_construct, stmt_construct
 # Features that belong to no single construct: tile geometry, grid, dtypes, generator tags.
 CORE_FEATURES = ["grid_1d", "grid_2d", "grid_3d", "tail_block", "bf16_compute",
                  "dtype_fp32", "dtype_fp16", "dtype_bf16", "dtype_int8", "dtype_int16", "dtype_int32", "dtype_int64",
-                 "dtype_uint", "dtype_fp64"]
+                 "dtype_uint", "dtype_fp64", "maxnreg", "num_stages"]
 # Who cannot run a core feature, with the evidence (constructs carry their own `lacks`).
 CORE_LACKS = {
     "bf16_compute": {"interpreter": "the Triton interpreter computes bf16 on its uint16 storage "

@@ -77,17 +77,26 @@ class Generator(NamingMixin, GeometryMixin, ExpressionMixin):
         num_warps = self.ch.pick([1, 2, 4, 4, 8])
         spec = {"schema": S.SPEC_SCHEMA, "name": "kernel", "params": self.params, "grid": list(self.grid),
                 "num_warps": num_warps, "body": self.body, "tags": sorted(self.tags)}
-        return case_from_spec(spec, self.args, self.buffers, seed)
+        launch: dict[str, int] = {}  # compile options; each backend takes the ones it has
+        if self.on("maxnreg", 0.08):  # cuda's register cap (.maxnreg)
+            # not below 64: ptxas cannot fit an f64 mma under 32 registers and says so
+            launch["maxnreg"] = self.ch.pick([64, 96, 128, 255])
+        if self.on("num_stages", 0.1):  # software pipelining depth (cuda, hip)
+            launch["num_stages"] = self.ch.pick([1, 2, 3, 4, 5])
+        return case_from_spec(spec, self.args, self.buffers, seed, launch)
 
 
 def case_from_spec(spec: dict[str, Any], args: list[Arg], buffers: dict[str, Buffer],
-                   seed: int | None) -> KernelCase:
-    """Type-check, render and package; used by the generator and the reducer alike."""
+                   seed: int | None, launch: dict[str, Any] | None = None) -> KernelCase:
+    """Type-check, render and package; used by the generator and the reducer alike.
+    `launch`: compile options beyond num_warps (they count as features: maxnreg, num_stages)."""
     S.check(spec)
+    launch = dict(launch or {})
+    feats = sorted(set(features_of(spec)) | {k for k in ("maxnreg", "num_stages") if k in launch})
     return KernelCase(spec=spec, source=render(spec), kernel_name=spec["name"], args=args,
                       buffers=buffers, grid=(spec["grid"][0], spec["grid"][1], spec["grid"][2]),
-                      num_warps=spec.get("num_warps", 4), features=features_of(spec),
-                      seed=seed, generator_version=GENERATOR_VERSION)
+                      num_warps=spec.get("num_warps", 4), features=feats,
+                      seed=seed, generator_version=GENERATOR_VERSION, launch=launch)
 
 
 def generate(seed: int, weights: dict[str, float] | None = None) -> KernelCase:

@@ -56,8 +56,9 @@ def size_of(spec: dict[str, Any]) -> dict[str, int]:
     return {"statements": stmts, "nodes": nodes, "params": len(spec["params"]), "programs": g[0] * g[1] * g[2]}
 
 
-def rebuild(case: KernelCase, spec: dict[str, Any]) -> KernelCase:
-    """A case for an edited spec: unused params, args and buffers dropped, source re-rendered."""
+def rebuild(case: KernelCase, spec: dict[str, Any], launch: dict[str, Any] | None = None) -> KernelCase:
+    """A case for an edited spec: unused params, args and buffers dropped, source re-rendered;
+    the case's launch options kept unless `launch` replaces them."""
     spec = copy.deepcopy(spec)
     used = {n["name"] for n in S.walk(spec["body"]) if n.get("e") == "arg"}
     for n in S.walk(spec["body"]):  # constexpr block sizes named by tl.arange
@@ -70,7 +71,7 @@ def rebuild(case: KernelCase, spec: dict[str, Any]) -> KernelCase:
         if a.name in values:
             a.value = values[a.name]
     bufs = {a.buffer: case.buffers[a.buffer] for a in args if a.kind == "ptr" and a.buffer}
-    return case_from_spec(spec, args, bufs, case.seed)
+    return case_from_spec(spec, args, bufs, case.seed, case.launch if launch is None else launch)
 
 
 class Reducer:
@@ -95,10 +96,10 @@ class Reducer:
             return True
         return False
 
-    def attempt(self, spec: dict[str, Any], move: str) -> bool:
-        """Try a candidate spec; adopt it when the predicate holds."""
+    def attempt(self, spec: dict[str, Any], move: str, launch: dict[str, Any] | None = None) -> bool:
+        """Try a candidate spec (and launch options); adopt it when the predicate holds."""
         try:
-            cand = rebuild(self.best, spec)
+            cand = rebuild(self.best, spec, launch)
         except S.SpecError:
             self.stats.ill_typed += 1
             return False
@@ -111,7 +112,7 @@ class Reducer:
         self.stats.steps += 1
         ok = bool(self.interesting(cand))
         self.seen[key] = ok
-        if ok and size_key(cand.spec) < size_key(self.best.spec):
+        if ok and size_key(cand) < size_key(self.best):
             self.best = cand
             self.stats.accepted[move] = self.stats.accepted.get(move, 0) + 1
             sz = size_of(cand.spec)
@@ -138,6 +139,9 @@ class Reducer:
     # ---- passes (each returns True if it made progress) ----
     def pass_grid(self) -> bool:
         progress = False
+        for key in sorted(self.best.launch):  # a compile option is the simplest thing to drop
+            launch = {k: v for k, v in self.best.launch.items() if k != key}
+            progress = self.attempt(copy.deepcopy(self.best.spec), f"drop {key}", launch) or progress
         for axis in range(3):
             while self.best.spec["grid"][axis] > 1:
                 spec = copy.deepcopy(self.best.spec)
@@ -270,9 +274,9 @@ class Reducer:
         return progress
 
 
-def size_key(spec: dict[str, Any]) -> tuple[int, int, int, int]:
-    s = size_of(spec)
-    return (s["statements"], s["nodes"], s["params"], s["programs"])
+def size_key(case: KernelCase) -> tuple[int, int, int, int, int]:
+    s = size_of(case.spec)
+    return (s["statements"], s["nodes"], s["params"], s["programs"], len(case.launch))
 
 
 # ---- tree paths ----

@@ -33,8 +33,19 @@ from typing import Any
 import numpy as np
 
 from generators import spec as S
-from generators.case import Arg, KernelCase
-from oracles.spec_sites import Dims, fresh, iter_stmts, reads, sites, uses_of_arg, writes
+from generators.case import LAUNCH_KEYS, Arg, KernelCase
+from oracles.spec_sites import (
+    Dims,
+    buffers_touched,
+    fresh,
+    is_barrier,
+    iter_stmts,
+    pointer_roots,
+    reads,
+    sites,
+    uses_of_arg,
+    writes,
+)
 
 Spec = dict[str, Any]
 Params = dict[str, Any]
@@ -129,7 +140,9 @@ def derive(case: KernelCase, v: Variant) -> KernelCase:
     from generators.generator import case_from_spec
 
     rel = RELATIONS[v.relation]
-    spec = rel.apply(copy.deepcopy(case.spec), dict(v.params))
+    # a relation sees the base's launch options as spec keys (num_stages, maxnreg, ascend_options)
+    spec = rel.apply({**copy.deepcopy(case.launch), **copy.deepcopy(case.spec)}, dict(v.params))
+    launch = {k: spec.pop(k) for k in LAUNCH_KEYS if spec.get(k) is not None}
     old = {a.name: a for a in case.args}
     args: list[Arg] = []
     for p in spec["params"]:
@@ -141,9 +154,8 @@ def derive(case: KernelCase, v: Variant) -> KernelCase:
             args.append(Arg(p["name"], p["kind"], p.get("dtype", "") if p["kind"] == "scalar" else "",
                             p.get("value")))
     buffers = {a.buffer: case.buffers[a.buffer] for a in args if a.kind == "ptr" and a.buffer}
-    new = case_from_spec(spec, args, buffers, case.seed)
-    launch = {k: spec[k] for k in ("num_stages", "maxnreg", "ascend_options") if spec.get(k) is not None}
-    new = replace(new, launch=launch, generator_version=case.generator_version)
+    new = case_from_spec(spec, args, buffers, case.seed, launch)
+    new = replace(new, generator_version=case.generator_version)
     if rel.source is not None:
         new = replace(new, source=rel.source(new.source, new.kernel_name, dict(v.params)))
     return new
@@ -698,20 +710,38 @@ def _apply_offsets(spec: Spec, ps: Params) -> Spec:
 # reordering independent statements
 
 
-def _independent(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Statements that commute: no variable one binds is read or bound by the other.
-
-    Memory never orders two statements of a valid case: loads read only input buffers, stores
-    write only outputs, and two stores of one program never write one element (the reference
-    refuses such a case as racy).
+def _independent(a: dict[str, Any], b: dict[str, Any], roots: dict[str, set[str]]) -> bool:
+    """Statements that commute: neither is a barrier (control flow, atomics, any statement kind
+    the analysis does not model), no variable one binds is read or bound by the other, and no
+    buffer one stores to is read by the other. Two plain stores commute: two stores of one
+    program never write one element (the reference refuses such a case as racy).
     """
+    if is_barrier(a) or is_barrier(b):
+        return False
     wa, wb = writes(a), writes(b)
-    return not (wa & (reads(b) | wb)) and not (wb & reads(a))
+    if (wa & (reads(b) | wb)) or (wb & reads(a)):
+        return False
+    return not (_stored(a, roots) & _read(b, roots)) and not (_stored(b, roots) & _read(a, roots))
 
 
-def _reorder(body: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+def _stored(stmt: dict[str, Any], roots: dict[str, set[str]]) -> set[str]:
+    return set().union(*(buffers_touched(n["ptr"], roots) for n in S.walk(stmt)
+                         if isinstance(n, dict) and n.get("s") == "store"))
+
+
+def _read(stmt: dict[str, Any], roots: dict[str, set[str]]) -> set[str]:
+    """Buffers a statement may read: all it reaches but the pointer operands of its own stores."""
+    if stmt["s"] == "store":
+        return buffers_touched([stmt.get("val"), stmt.get("mask")], roots)
+    if stmt["s"] == "for":
+        return buffers_touched([stmt["lo"], stmt["hi"]], roots).union(*(_read(b, roots) for b in stmt["body"]))
+    return buffers_touched(stmt, roots)
+
+
+def _reorder(body: list[dict[str, Any]], rng: random.Random,
+             roots: dict[str, set[str]]) -> list[dict[str, Any]]:
     n = len(body)
-    preds = [{i for i in range(j) if not _independent(body[i], body[j])} for j in range(n)]
+    preds = [{i for i in range(j) if not _independent(body[i], body[j], roots)} for j in range(n)]
     done: list[int] = []
     left = set(range(n))
     while left:
@@ -722,7 +752,7 @@ def _reorder(body: list[dict[str, Any]], rng: random.Random) -> list[dict[str, A
     out = [body[j] for j in done]
     for s in out:
         if s["s"] == "for":
-            s["body"] = _reorder(s["body"], rng)
+            s["body"] = _reorder(s["body"], rng, roots)
     return out
 
 
@@ -735,7 +765,7 @@ def _choose_reorder(spec: Spec, rng: random.Random) -> Params | None:
 
 
 def _apply_reorder(spec: Spec, ps: Params, check: bool = True) -> Spec:
-    spec["body"] = _reorder(spec["body"], random.Random(int(ps["seed"])))
+    spec["body"] = _reorder(spec["body"], random.Random(int(ps["seed"])), pointer_roots(spec))
     return _checked(spec) if check else spec
 
 

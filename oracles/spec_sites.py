@@ -111,6 +111,82 @@ def writes(stmt: dict[str, Any]) -> set[str]:
     return set()
 
 
+# Expression constructs with a side effect: never moved past anything.
+EFFECTFUL_EXPRS = frozenset({"atomic"})
+
+
+def _expr_kind(n: Any) -> str | None:
+    """The construct name of an expression node (a let statement's "e" is its expression)."""
+    e = n.get("e") if isinstance(n, dict) else None
+    return e if isinstance(e, str) else None
+
+
+def is_barrier(stmt: dict[str, Any]) -> bool:
+    """A statement no reordering may move across: anything but let/for/store (while, if, return,
+    descriptor and block-pointer stores, ...), or one that holds an atomic."""
+    if stmt["s"] not in ("let", "for", "store"):
+        return True
+    if any(_expr_kind(n) in EFFECTFUL_EXPRS for n in S.walk(stmt)):
+        return True
+    return stmt["s"] == "for" and any(is_barrier(b) for b in stmt["body"])
+
+
+def pointer_roots(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """For every variable, the pointer parameters its value is computed from (so a statement
+    that reads `p` is known to touch the buffer of `x_ptr` when `p = x_ptr + offs`)."""
+    ptrs = {p["name"] for p in spec["params"] if p["kind"] == "ptr"}
+    roots: dict[str, set[str]] = {}
+
+    def of(node: Any) -> set[str]:
+        out: set[str] = set()
+        for n in S.walk(node):
+            if _expr_kind(n) == "arg" and n.get("name") in ptrs:
+                out.add(n["name"])
+            elif _expr_kind(n) == "var":
+                out |= roots.get(n["name"], set())
+        return out
+
+    def block(body: list[dict[str, Any]]) -> None:
+        for st in body:
+            if st["s"] == "let":
+                roots[st["name"]] = roots.get(st["name"], set()) | of(st["e"])
+            elif st["s"] == "for":
+                for _ in range(2):  # loop-carried pointers: once more for what the body feeds back
+                    block(st["body"])
+            else:  # any other statement may bind names from anything it reads
+                found = of(st)
+                for name in writes_any(st):
+                    roots[name] = roots.get(name, set()) | found
+
+    block(spec["body"])
+    return roots
+
+
+def buffers_touched(node: Any, roots: dict[str, set[str]]) -> set[str]:
+    """Pointer parameters an expression or statement reaches, directly or through variables."""
+    out: set[str] = set()
+    for n in S.walk(node):
+        if _expr_kind(n) == "arg":
+            out.add(n["name"])
+        elif _expr_kind(n) == "var":
+            out |= roots.get(n["name"], set())
+    return out
+
+
+def writes_any(stmt: dict[str, Any]) -> set[str]:
+    """Every name a statement of any kind may bind (lets, loop variables, tuple targets, ...)."""
+    out = writes(stmt)
+    for n in S.walk(stmt):
+        if isinstance(n, dict) and isinstance(n.get("s"), str):
+            for key in ("name", "var"):
+                if isinstance(n.get(key), str):
+                    out.add(n[key])
+            for key in ("names", "targets"):
+                if isinstance(n.get(key), list):
+                    out |= {x for x in n[key] if isinstance(x, str)}
+    return out
+
+
 def uses_of_arg(spec: dict[str, Any], name: str) -> tuple[int, int, int]:
     """(expression uses, uses as an arange's constexpr size, uses inside static_range bounds)."""
     expr_uses = sum(1 for n in S.walk(spec["body"]) if n.get("e") == "arg" and n["name"] == name)

@@ -82,10 +82,14 @@ def test_variants_from_files_are_data_only() -> None:
 
 
 def test_launch_options_travel_with_the_case() -> None:
-    case = generate(3)
-    assert "launch" not in case.to_json()  # generated cases keep their ids
+    cases = [generate(s) for s in range(3, 60)]
+    case = next(c for c in cases if not c.launch)
+    assert "launch" not in case.to_json()  # cases without launch options keep their ids
     again = KernelCase.from_json(case.to_json())
     assert again.case_id == case.case_id
+    drawn = next(c for c in cases if c.launch)  # the generator draws maxnreg / num_stages itself
+    assert KernelCase.from_json(drawn.to_json()).launch == drawn.launch
+    assert set(drawn.launch) <= {"maxnreg", "num_stages"} and set(drawn.launch) <= set(drawn.features)
     var = M.derive(case, M.Variant("num-stages", {"num_stages": 2}))
     assert var.launch == {"num_stages": 2} and var.case_id != case.case_id
     assert KernelCase.from_json(var.to_json()).launch == {"num_stages": 2}

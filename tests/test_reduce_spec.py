@@ -40,3 +40,11 @@ def test_reducer_rejects_candidates_that_become_undefined() -> None:
     small = Reducer(case, interesting, budget_s=60).run()
     assert _valid(small)
     assert "mask=" in small.source
+
+
+def test_reducer_keeps_launch_options_a_finding_needs_and_drops_the_rest() -> None:
+    case = next(c for c in map(generate, range(200)) if len(c.launch) == 2)
+    needs = Reducer(case, lambda c: "maxnreg" in c.launch, budget_s=30, max_steps=40).run()
+    assert needs.launch == {"maxnreg": case.launch["maxnreg"]}  # num_stages dropped, maxnreg kept
+    free = Reducer(case, lambda c: True, budget_s=30, max_steps=40).run()
+    assert free.launch == {}

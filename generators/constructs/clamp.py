@@ -35,7 +35,8 @@ def _clamp(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int
             return None
         top = S.bin_("+", a.e, S.call("abs", b.e))
         lo, hi = a, TV(top, dt, shape, a.lo, a.hi + b.mag, None)
-    rlo, rhi = max(min(x.lo, lo.hi), lo.lo), min(max(x.hi, hi.lo), hi.hi)
+    # min(max(x, lo), hi): max(x, lo) spans [max(x.lo, lo.lo), max(x.hi, lo.hi)], then min with hi
+    rlo, rhi = min(max(x.lo, lo.lo), hi.lo), min(max(x.hi, lo.hi), hi.hi)
     q = both_q(x, lo, max)
     q = None if q is None or hi.q is None else max(q, hi.q)
     return TV({"e": "clamp", "x": x.e, "lo": lo.e, "hi": hi.e}, dt, shape, min(rlo, rhi), max(rlo, rhi), q)

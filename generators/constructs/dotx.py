@@ -59,7 +59,8 @@ def operand_kind(e: Node, fw: Any, seen: frozenset[str] = frozenset(), acc: bool
         tag = n.get("e")
         if tag == "trans":
             out.add("trans")
-        elif tag == "full" and n is e and not (acc and n["v"] == 0):
+        elif tag == "full" and not (acc and n["v"] == 0) and (
+                n is e or e.get("e") in ("cast", "fpcast") and e["x"] is n):  # tl.full, maybe converted
             out.add("const")
         elif tag in ("dot", "dotx"):
             out.add("dot")
@@ -81,7 +82,9 @@ class DotX(Construct):
                 "dot_fp16", "dot_bf16", "dot_fp32", "dot_int8")
     knobs = ("dot_3d", "dot_fp8", "dot_fp64", "dot_out_fp16", "dot_chain", "dot_trans", "dot_const_operand")
     computes = True
-    feature_since = {"dot_fp64": {"triton": "3.5.0"}}  # 3.4's semantic.dot still refuses float64
+    # 3.4's semantic.dot still refuses float64; hip 3.5.1 and 3.6.0 fail in their pass pipeline
+    # (3.9.0 compiles it for gfx942; 3.7 and 3.8 not checked)
+    feature_since = {"dot_fp64": {"triton": "3.5.0", "hip": "3.9.0"}}
     feature_lacks = {
         "dot_fp64": {"triton-ascend": "triton-ascend is triton-3.2-based: its tl.dot refuses float64"},
         # Triton refuses fp8e4nv below sm_89 ("type fp8e4nv not supported in this architecture").
@@ -126,6 +129,8 @@ class DotX(Construct):
         dt = r.ty(n["a"]).dtype
         if dt == "int8":
             args.append("out_dtype=tl.int32")
+        elif dt == "fp64":  # 3.5/3.6 default out_dtype to fp32 even with an fp64 accumulator
+            args.append("out_dtype=tl.float64")
         elif n.get("out"):
             args.append(f"out_dtype={r.tl_dtype(n['out'])}")
         return f"tl.dot({', '.join(args)})"

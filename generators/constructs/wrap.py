@@ -168,7 +168,7 @@ def uint_expr(g: Any, leaves: list[TV], u: str, shape: tuple[int, ...], depth: i
         d = g.ch.pick(ADD[u])
         return wrapped(g.ch.pick(["+", "-"]), h, TV(typed_const(g, d, u, shape), u, shape, d, d), u)
     if k == "div":
-        d = g.ch.pick([1, 3, 7, 10, 255, 1000])
+        d = g.ch.pick([x for x in (1, 3, 7, 10, 255, 1000) if x <= umax])  # a constant of type u
         op = g.ch.pick(["//", "%"])
         if g.ch.coin(0.3):  # a runtime divisor >= 1: maximum(b, 1), unsigned
             b = uint_expr(g, leaves, u, shape, depth - 1)

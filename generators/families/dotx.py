@@ -75,6 +75,8 @@ def _const_operand(g: Any, dt: str, shape: list[int]) -> S.Expr:
         v = int(v)
     if g.ch.coin(0.25):
         return S.full(shape, 0, dt)  # tl.zeros
+    if dt in S.FP8_DTYPES:  # converted from fp32: tl.full of an fp8 dtype is refused before 3.9
+        return {"e": "fpcast", "x": S.full(shape, float(v), "fp32"), "dt": dt, "rnd": None}
     return S.full(shape, v, dt)
 
 
