@@ -41,36 +41,48 @@ def test_every_relation_keeps_the_reference_on_generated_kernels() -> None:
             ref = evaluate(case)
         except UndefinedBehaviour:
             continue
-        for name, rel in M.RELATIONS.items():
-            for pick in range(PICKS):
-                params = rel.choose(case.spec, random.Random(seed * 31 + pick))
-                if params is None:
-                    break
-                v = M.Variant(name, params)
-                try:
-                    var = M.derive(case, v)
-                except (M.NotApplicable, SpecError):  # as the pipeline: an ill-typed form is not run
-                    continue
-                assert M.Variant.from_json(v.to_json()) == v
-                try:
-                    vref = evaluate(var)
-                except UndefinedBehaviour as e:
-                    assert rel.needs_proof, f"seed {seed}: {v.label()} made the kernel undefined: {e}"
-                    continue
-                for buf in case.outputs():
-                    assert np.array_equal(ref.values[buf], vref.values[buf]), (seed, v.label(), var.source)
-                    assert np.array_equal(ref.written[buf], vref.written[buf]), (seed, v.label())
-                    if name == "identity":  # x * 1.0 re-rounds in the reference's bookkeeping only
-                        assert np.all(vref.errs[buf] >= ref.errs[buf]), (seed, v.label())
-                    else:
-                        assert np.array_equal(ref.errs[buf], vref.errs[buf]), (seed, v.label())
-                changed = (var.source != case.source or var.grid != case.grid or var.launch
-                           or var.num_warps != case.num_warps or [a.to_json() for a in var.args]
-                           != [a.to_json() for a in case.args])
-                assert changed, f"{v.label()} left seed {seed} as it was"
-                applied[name] += 1
+        _check_relations(case, ref, seed, applied)
+        # broadcast_to is rare in generated kernels: also undo every explicit one (a round trip)
+        explicit = M.RELATIONS["explicit-broadcast"].choose(case.spec, random.Random(seed))
+        if explicit is not None:
+            _check_relations(M.derive(case, M.Variant("explicit-broadcast", explicit)), ref, seed, applied,
+                             only="implicit-broadcast")
     rare = {n: applied[n] for n in M.RELATIONS if applied[n] < 3}
     assert not rare, f"relations that (almost) never applied, so were not checked: {rare}"
+
+
+def _check_relations(case: KernelCase, ref, seed: int, applied: Counter[str], only: str | None = None) -> None:
+    """Every relation's variants of `case` have exactly `ref` as their reference."""
+    for name, rel in M.RELATIONS.items():
+        if only is not None and name != only:
+            continue
+        for pick in range(PICKS):
+            params = rel.choose(case.spec, random.Random(seed * 31 + pick))
+            if params is None:
+                break
+            v = M.Variant(name, params)
+            try:
+                var = M.derive(case, v)
+            except (M.NotApplicable, SpecError):  # as the pipeline: an ill-typed form is not run
+                continue
+            assert M.Variant.from_json(v.to_json()) == v
+            try:
+                vref = evaluate(var)
+            except UndefinedBehaviour as e:
+                assert rel.needs_proof, f"seed {seed}: {v.label()} made the kernel undefined: {e}"
+                continue
+            for buf in case.outputs():
+                assert np.array_equal(ref.values[buf], vref.values[buf]), (seed, v.label(), var.source)
+                assert np.array_equal(ref.written[buf], vref.written[buf]), (seed, v.label())
+                if name == "identity":  # x * 1.0 re-rounds in the reference's bookkeeping only
+                    assert np.all(vref.errs[buf] >= ref.errs[buf]), (seed, v.label())
+                else:
+                    assert np.array_equal(ref.errs[buf], vref.errs[buf]), (seed, v.label())
+            changed = (var.source != case.source or var.grid != case.grid or var.launch != case.launch
+                       or var.num_warps != case.num_warps or [a.to_json() for a in var.args]
+                       != [a.to_json() for a in case.args])
+            assert changed, f"{v.label()} left seed {seed} as it was"
+            applied[name] += 1
 
 
 def test_variants_from_files_are_data_only() -> None:
