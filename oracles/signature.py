@@ -71,8 +71,16 @@ def head_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+# A tool's own diagnostic under a wrapper's generic line ("PTXAS error: Internal Triton PTX codegen
+# error" covers every ptxas rejection): `ptxas x.ptx, line 49; error   : Modifier ... cannot ...`.
+_TOOL_DETAIL = re.compile(r";\s*error\s*:\s*(.+)$", re.M)
+
+
 def make_signature(family: str, kind: str, stage: str, text: str = "", extra: str = "") -> str:
     head = normalise(head_line(text))[:160] if text else ""
+    detail = _TOOL_DETAIL.search(text) if text else None
+    if detail:  # one signature per distinct tool diagnostic, not one for the wrapper's line
+        head = f"{head} / {normalise(detail.group(1))[:120]}"
     fr = ">".join(frames(text)) if text else ""
     parts = [family, kind, stage, head, fr]
     if extra:

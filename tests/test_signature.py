@@ -1,0 +1,25 @@
+"""Signatures: one bug is one finding, and two bugs behind one wrapper line are two findings."""
+
+from __future__ import annotations
+
+from oracles.signature import make_signature
+
+PTXAS = """PTXASError: PTXAS error: Internal Triton PTX codegen error
+`ptxas` stderr:
+ptxas-blackwell /tmp/tmpinei895k.ptx, line {line}; error : Modifier '.volatile' cannot be combined with modifier '{mod}'
+ptxas-blackwell fatal   : Ptx assembly aborted due to errors
+Repro command: /root/x/bin/ptxas-blackwell -lineinfo --gpu-name=sm_90a /tmp/tmp{tmp}.ptx"""
+
+
+def test_ptxas_rejections_are_told_apart_by_ptxas_own_line() -> None:
+    a = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=49, mod=".ca", tmp="abcdef12"))
+    again = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=71, mod=".ca", tmp="zz99yy88"))
+    other = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=49, mod=".cg", tmp="abcdef12"))
+    assert a == again  # line numbers and temp files do not split one bug
+    assert a != other and "Modifier '.volatile' cannot be combined" in a
+
+
+def test_mlir_diagnostics_keep_their_head_line() -> None:
+    text = "kernel.py:11:0: error: 'tt.load' op operand #0 must be ptr\nnote: see current operation"
+    assert make_signature("cuda", "internal-error", "ttir", text) == \
+        "cuda|internal-error|ttir|kernel.py:?:?: error: 'tt.load' op operand #N must be ptr|"
