@@ -23,3 +23,15 @@ def test_mlir_diagnostics_keep_their_head_line() -> None:
     text = "kernel.py:11:0: error: 'tt.load' op operand #0 must be ptr\nnote: see current operation"
     assert make_signature("cuda", "internal-error", "ttir", text) == \
         "cuda|internal-error|ttir|kernel.py:?:?: error: 'tt.load' op operand #N must be ptr|"
+
+
+def test_adapter_rejections_are_told_apart_by_the_mlir_error() -> None:
+    def adapter(msg: str, tmp: str) -> str:
+        return (f"CalledProcessError: triton-adapter-opt exited 1\n/tmp/tritondiff-ascend-src-{tmp}/tdk_0123.py:6:0: "
+                f"error: {msg}\n/tmp/x/tdk_0123.py:6:0: note: see current operation")
+    ret = "'func.return' op has 1 operands, but enclosing function (@kernel) returns 0"
+    a = make_signature("ascend", "rejects-valid", "adapter-error", adapter(ret, "nfplimri"))
+    assert a == make_signature("ascend", "rejects-valid", "adapter-error", adapter(ret, "q8x1z0aa"))
+    scan = "reverse=True is not yet supported for scan op"
+    assert a != make_signature("ascend", "rejects-valid", "adapter-error", adapter(scan, "nfplimri"))
+    assert "'func.return' op has N operands" in a
