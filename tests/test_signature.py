@@ -35,3 +35,20 @@ def test_adapter_rejections_are_told_apart_by_the_mlir_error() -> None:
     scan = "reverse=True is not yet supported for scan op"
     assert a != make_signature("ascend", "rejects-valid", "adapter-error", adapter(scan, "nfplimri"))
     assert "'func.return' op has N operands" in a
+
+
+def test_a_compilation_error_is_named_by_its_innermost_cause() -> None:
+    from oracles.judge import compilation_cause
+
+    chained = ('  File "/e/triton/language/core.py", line 279, in __le__\n'
+               "TypeError: '<=' not supported between instances of 'int' and 'NoneType'\n\n"
+               "The above exception was the direct cause of the following exception:\n\n"
+               "triton.compiler.errors.CompilationError: at 10:23:\ndef flip(x, dim=None):\n    ^\n"
+               "'<=' not supported\n\n"
+               "The above exception was the direct cause of the following exception:\n\n"
+               "Traceback (most recent call last):\ntriton.compiler.errors.CompilationError: at 2:8:\n")
+    assert compilation_cause(chained, "at 2:8:\n    t = tl.flip(x)\n        ^") == \
+        ("TypeError", "core.py:__le__: TypeError: '<=' not supported between instances of 'int' and 'NoneType'")
+    plain = "at 3:4:\n    tl.store(p, x)\n    ^\nValueError('Unsupported ptr type <[16], int32> in `tl.store`')"
+    assert compilation_cause("", plain) == ("", "ValueError('Unsupported ptr type <[16], int32> in `tl.store`')")
+    assert compilation_cause("", "at 3:4:\n    x\n    ^") == ("", "")
