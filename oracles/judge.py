@@ -26,6 +26,12 @@ INTERNAL_TEXT = re.compile(r"PLEASE submit a bug report|Assertion .* failed|Stac
                            r"|" + "|".join(INTERNAL_EXC))
 
 
+# A frontend's own dtype/feature support check: a deliberate diagnostic (rejects-valid), even when
+# raised as a ValueError/TypeError ("tt.sort only supports int8, ... but got int32").
+SUPPORT_TEXT = re.compile(r"does not support \S+\. All support|only supports? .* but got|Expected dtype \[.*\] but got"
+                          r"|is unsupported on Ascend|is not yet supported")
+
+
 RUNTIME_FAULT = re.compile(r"CUDA error|misaligned address|illegal memory access|illegal instruction"
                            r"|unspecified launch failure|HIP error|hipError", re.I)
 
@@ -46,6 +52,8 @@ def signal_name(sig: int | None) -> str:
 
 def classify_error(exc_type: str, text: str) -> str:
     """internal-error for compiler bugs that show as exceptions, rejects-valid for diagnostics."""
+    if SUPPORT_TEXT.search(text or "") and not re.search(r"Assertion|Stack dump|LLVM ERROR", text or ""):
+        return "rejects-valid"
     if exc_type in INTERNAL_EXC or INTERNAL_TEXT.search(text or ""):
         return "internal-error"
     return "rejects-valid"
@@ -112,7 +120,8 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
         sig_text = head
         if result.exc_type == "CompilationError":  # its own line is a source position only
             cause_exc, cause = compilation_cause(result.traceback, result.message)
-            if cause_exc in INTERNAL_EXC and kind not in ("crash", "oob-read", "oob-write"):
+            if cause_exc in INTERNAL_EXC and kind not in ("crash", "oob-read", "oob-write") \
+                    and not SUPPORT_TEXT.search(cause):
                 kind = "internal-error"  # a frontend assert or TypeError behind the position
             if cause:
                 sig_text = f"CompilationError: {cause}"

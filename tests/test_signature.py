@@ -52,3 +52,14 @@ def test_a_compilation_error_is_named_by_its_innermost_cause() -> None:
     plain = "at 3:4:\n    tl.store(p, x)\n    ^\nValueError('Unsupported ptr type <[16], int32> in `tl.store`')"
     assert compilation_cause("", plain) == ("", "ValueError('Unsupported ptr type <[16], int32> in `tl.store`')")
     assert compilation_cause("", "at 3:4:\n    x\n    ^") == ("", "")
+
+
+def test_a_frontend_support_check_is_a_diagnostic_not_an_internal_error() -> None:
+    from oracles.judge import classify_error
+
+    assert classify_error("CompilationError", "TypeError: tt.sort only supports int8, int16, bfloat16, "
+                          "float16, float32, but got <[16], int32>") == "rejects-valid"
+    assert classify_error("CompilationError", "ValueError: atomic_min does not support int64. All support dtypes "
+                          "are int8, int16, int32") == "rejects-valid"
+    assert classify_error("TypeError", "TypeError: '<=' not supported between instances of 'int' and 'NoneType'") \
+        == "internal-error"
