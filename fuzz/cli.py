@@ -136,6 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
+    ca = sub.add_parser("capture", help="run your own program under the Triton interpreter and keep each "
+                                        "distinct kernel launch as a corpus case",
+                        description="Runs CMD (e.g. `python my_test.py`, `python -m pytest tests/`) with "
+                                    "TRITON_INTERPRET=1 in a triton env and writes one case of kind "
+                                    "'captured' per distinct launch into --out. The cases hold your kernel "
+                                    "source: replay and matrix run them here without --trust-captured "
+                                    "(see docs/capture.md).")
+    ca.add_argument("--out", type=Path, required=True, help="corpus directory for the captured cases")
+    ca.add_argument("--backend", default="interpreter@3.9.0",
+                    help="interpreter release whose env runs CMD (default interpreter@3.9.0)")
+    ca.add_argument("--python", dest="env_python", metavar="PYTHON",
+                    help="run CMD in this Python (it must have triton and torch) instead of a managed env")
+    ca.add_argument("--max-mb", type=_positive_float, default=16.0,
+                    help="skip a launch whose tensors span more than this (default 16 MB)")
+    ca.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+    ca.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+
     s = sub.add_parser("show", help="print one finding in full")
     s.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     s.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
@@ -388,6 +405,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             print(render(report, args.verbose), file=out)
     return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from fuzz.capture import main_args
+
+    if args.cmd and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    return main_args(args)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -749,7 +774,7 @@ def _campaign_id(text: str) -> int:
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
-            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge, "capture": cmd_capture}
 
 
 def _export_env_pythons(items: list[str]) -> None:
@@ -772,7 +797,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"tritondiff {args.command}"
-    _export_env_pythons(getattr(args, "env_python", None) or [])
+    ep = getattr(args, "env_python", None)
+    _export_env_pythons(ep if isinstance(ep, list) else [])
     try:
         return COMMANDS[args.command](args)
     except _known_errors() as e:

@@ -32,10 +32,14 @@ class Divergence:
     count: int
     total: int
     rows: list[tuple[int, Any, Any]] = field(default_factory=list)  # (index, expected, got)
+    max_err: float | None = None  # largest |expected - got| over the differing elements, when known
 
     def to_json(self) -> dict[str, Any]:
-        return {"buffer": self.buffer, "kind": self.kind, "pattern": self.pattern, "count": self.count,
-                "total": self.total, "rows": [[int(i), _py(e), _py(g)] for i, e, g in self.rows]}
+        d = {"buffer": self.buffer, "kind": self.kind, "pattern": self.pattern, "count": self.count,
+             "total": self.total, "rows": [[int(i), _py(e), _py(g)] for i, e, g in self.rows]}
+        if self.max_err is not None:
+            d["max_err"] = self.max_err
+        return d
 
 
 def _py(x: Any) -> Any:
@@ -166,4 +170,29 @@ def compare_runs(case: KernelCase, ref: Reference | None, first: dict[str, np.nd
                 pattern = "masked-lanes-written"
             rows = [(int(i), _py(a[i]), _py(b[i])) for i in idx[:MAX_ROWS]]
             divs.append(Divergence(name, "miscompile", pattern, int(idx.size), buf.size, rows))
+    return divs
+
+
+def compare_captured(case: KernelCase, outputs: dict[str, np.ndarray]) -> list[Divergence]:
+    """A captured case's buffers against what the capturing interpreter left in them.
+
+    Canaries, missing buffers and untouched inputs as without a reference; each written buffer
+    within the dtype tolerance of `run_tolerance` (integers bit for bit), since a user's kernel
+    has no reference with error bounds. Each divergence carries its largest absolute error.
+    """
+    divs = reference_free(case, outputs)
+    want: dict[str, np.ndarray] = {}
+    for name, data in case.captured_outputs().items():
+        padded = np.zeros(data.size + 2 * GUARD_ELEMS, dtype=data.dtype)
+        padded[GUARD_ELEMS:GUARD_ELEMS + data.size] = data
+        want[name] = padded
+    for d in compare_runs(case, None, want, outputs):
+        buf = case.buffers[d.buffer]
+        a = from_storage(buf.dtype, want[d.buffer][GUARD_ELEMS:GUARD_ELEMS + buf.size]).astype(np.float64)
+        b = from_storage(buf.dtype, outputs[d.buffer][GUARD_ELEMS:GUARD_ELEMS + buf.size]).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(a - b)
+        err = err[~((a == b) | (np.isnan(a) & np.isnan(b)))]
+        d.max_err = float(np.nanmax(err)) if err.size and not np.all(np.isnan(err)) else float("nan")
+        divs.append(d)
     return divs
