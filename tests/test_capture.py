@@ -1,0 +1,113 @@
+"""`tritondiff capture` of a real script, replay of its captured cases on real backends, and trust.
+
+The script (tests/fixtures/capture/seed_patterns.py) carries the field reports' patterns; its
+`//` kernel must reproduce triton-ascend rc2's adapter crash and run clean on 3.2.0.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fuzz.capture import capture
+from fuzz.corpus import CorpusError, load_corpus, load_file
+from fuzz.replay import replay
+
+SCRIPT = Path(__file__).parent / "fixtures" / "capture" / "seed_patterns.py"
+KERNELS = {"causal_scores", "block_table_gather", "scaled_dot"}
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("cap")
+    rep = capture(out, ["python", str(SCRIPT)])
+    assert rep["exit_code"] == 0, rep
+    return rep
+
+
+def _by_kernel(out: str) -> dict[str, Path]:
+    entries, errors = load_corpus([out])
+    assert not errors
+    return {e.case.kernel_name: e.path for e in entries}
+
+
+def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
+    assert captured["cases"] == 3 and not captured["notes"]
+    entries, errors = load_corpus([captured["out"]])  # signed here: no --trust-captured needed
+    assert not errors and {e.case.kernel_name for e in entries} == KERNELS
+    for e in entries:
+        c = e.case
+        assert c.kind == "captured" and c.capture["origin"].startswith(str(SCRIPT))
+        assert "@triton.jit" in c.source and "import triton.language as tl" in c.source
+        assert e.expected == {"interpreter@3.9.0": {"kind": "ok", "signature": ""}}
+        assert c.captured_outputs(), "every kernel here writes a buffer"
+    gather = next(e.case for e in entries if e.case.kernel_name == "block_table_gather")
+    assert [(a.name, a.kind, a.dtype, a.value) for a in gather.args] == [
+        ("x_ptr", "ptr", "fp32", None), ("o_ptr", "ptr", "fp32", None), ("start_n", "scalar", "int32", 2),
+        ("block_size", "scalar", "int32", 4), ("stride", "scalar", "int32", 3), ("N", "constexpr", "", 16)]
+    x = np.arange(64, dtype=np.float32)
+    assert np.array_equal(gather.captured_outputs()["o_ptr"], x[((2 + np.arange(16)) // 4) * 3])
+
+
+def test_seed_patterns_reproduce_rc2_crash_and_run_clean_on_320(captured: dict) -> None:
+    rep = replay([captured["out"]], ["ascend@3.2.0", "ascend@3.2.0rc2"], timeout=120)
+    assert not rep["malformed"], rep["malformed"]
+    names = {p: k for k, p in _by_kernel(captured["out"]).items()}
+    got = {(names[Path(v["file"])], v["backend"].split(":")[0]): v["actual"] for v in rep["results"]}
+    for k in KERNELS:
+        assert got[(k, "ascend@3.2.0")]["kind"] == "ok", (k, got[(k, "ascend@3.2.0")])
+    crash = got[("block_table_gather", "ascend@3.2.0rc2")]
+    assert crash["kind"] == "crash" and "adapter-crash" in crash["signature"], crash
+    assert got[("causal_scores", "ascend@3.2.0rc2")]["kind"] == "ok"
+
+
+def test_wrong_output_is_a_miscompile_with_its_max_error(captured: dict, tmp_path: Path) -> None:
+    """The interpreter replays the case; against outputs off by 0.25 it must be judged wrong."""
+    from fuzz.capture_trust import sign
+    from fuzz.corpus import save_case
+
+    path = _by_kernel(captured["out"])["scaled_dot"]
+    case = load_file(path).case
+    name = next(iter(case.capture["outputs"]))
+    bad = case.captured_outputs()[name]
+    bad[5] += 0.25
+    import base64
+
+    case.capture["outputs"][name] = base64.b64encode(bad.tobytes()).decode()
+    sign(save_case(tmp_path, case, {"interpreter@3.9.0": {"kind": "ok", "signature": ""}}))
+    rep = replay([str(tmp_path)], ["interpreter@3.9.0"])
+    (v,) = rep["results"]
+    assert v["actual"]["kind"] == "miscompile" and v["change"] == "new-failure", v
+    assert "max error 0.25" in v["message"], v["message"]
+
+
+def test_captured_source_runs_only_when_trusted(captured: dict, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _by_kernel(captured["out"])["causal_scores"]
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(Path(captured["out"]), copy)  # marker and all
+    f = copy / src.name
+    assert load_file(f).case.kind == "captured"
+    monkeypatch.setattr("fuzz.capture_trust._key_path", lambda: tmp_path / "other-users-key")
+    with pytest.raises(CorpusError, match="--trust-captured"):
+        load_file(f)  # another user's machine: the marker does not verify there
+    assert load_file(f, trust_captured=True).case.kind == "captured"
+    monkeypatch.undo()
+    doc = json.loads(f.read_text())
+    doc["note"] = "edited after capture"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(CorpusError, match="--trust-captured"):
+        load_file(f)  # edited: no longer the file capture signed
+
+
+def test_capture_cli_needs_a_command(tmp_path: Path) -> None:
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "fuzz", "capture", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert r.returncode == 2 and "needs a command" in r.stderr
