@@ -153,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
     ca.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
 
+    mx = sub.add_parser("matrix", help="run corpus cases (captured kernels) on every backend: a kernel x "
+                                       "backend@release table with a report per non-ok cell")
+    mx.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or directories")
+    mx.add_argument("--backends", required=True, help="comma-separated backends, one column each")
+    mx.add_argument("--out", type=Path, required=True, help="FILE.md or FILE.html (also FILE.<ext>.json and "
+                                                            "FILE-reports/ with a repro.py per non-ok cell)")
+    mx.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
+    mx.add_argument("--no-reports", action="store_true", help="only the table")
+    mx.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
+    mx.add_argument("--trust-captured", action="store_true",
+                    help="also run captured cases this user's capture did not sign (see docs/capture.md)")
+    mx.add_argument("--json", action="store_true", help="print the table as one JSON object on stdout")
+
     s = sub.add_parser("show", help="print one finding in full")
     s.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     s.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
@@ -413,6 +426,21 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if args.cmd and args.cmd[0] == "--":
         args.cmd = args.cmd[1:]
     return main_args(args)
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from fuzz.matrix import matrix, render
+
+    backends = parse_backends(args.backends)
+    shown = "tritondiff matrix " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["matrix"] else ""
+    with stdout_to_stderr(args.json) as out:
+        doc = matrix(args.paths, backends, args.out, args.timeout, args.trust_captured,
+                     _env_pythons(args.env_python, backends), not args.no_reports, shown)
+        if args.json:
+            emit_json(out, doc)
+        else:
+            print(render(doc), file=out)
+    return EXIT_OK if not doc["malformed"] else EXIT_FAIL
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -774,7 +802,8 @@ def _campaign_id(text: str) -> int:
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
-            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge, "capture": cmd_capture}
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge, "capture": cmd_capture,
+            "matrix": cmd_matrix}
 
 
 def _export_env_pythons(items: list[str]) -> None:
