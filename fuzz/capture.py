@@ -60,7 +60,8 @@ def env_python(backend: str, python: str | None) -> tuple[str, str]:
     return str(python_path(cfg.env)), cfg.name
 
 
-def run_command(command: list[str], python: str, spool: Path, max_bytes: int, cwd: str | None = None) -> int:
+def run_command(command: list[str], python: str, spool: Path, max_bytes: int, cwd: str | None = None,
+                fp32_scalars: bool = True) -> int:
     """Run the user's command with the recorder installed; its exit status."""
     hookdir = spool.parent / "site"
     hookdir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,8 @@ def run_command(command: list[str], python: str, spool: Path, max_bytes: int, cw
     env["PATH"] = str(Path(python).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = os.pathsep.join(x for x in (str(hookdir), env.get("PYTHONPATH", "")) if x)
     env.update(TRITON_INTERPRET="1", TRITONDIFF_CAPTURE_HOOK=str(HOOK), TRITONDIFF_CAPTURE_SPOOL=str(spool),
-               TRITONDIFF_CAPTURE_MAX_BYTES=str(max_bytes))
+               TRITONDIFF_CAPTURE_MAX_BYTES=str(max_bytes),
+               TRITONDIFF_CAPTURE_FP32_SCALARS="1" if fp32_scalars else "0")
     env.pop("PYTHONNOUSERSITE", None)
     argv = list(command)
     if argv and argv[0] in ("python", "python3"):
@@ -87,8 +89,10 @@ def case_of(rec: dict[str, Any], command: str) -> Any:
 
     buffers = {}
     outputs = {}
+    failed = bool(rec.get("error"))
     for name, b in rec["buffers"].items():
-        buffers[name] = {"name": name, "dtype": b["dtype"], "role": "out" if b["after"] else "in",
+        # Without outputs (the interpreter raised) no buffer is known to be read-only.
+        buffers[name] = {"name": name, "dtype": b["dtype"], "role": "out" if b["after"] or failed else "in",
                          "data": b["before"]}
         if b["after"]:
             outputs[name] = b["after"]
@@ -97,7 +101,7 @@ def case_of(rec: dict[str, Any], command: str) -> Any:
         "args": rec["args"], "buffers": buffers, "grid": rec["grid"], "num_warps": rec["num_warps"],
         "features": [], "seed": None, "generator_version": "capture",
         "capture": {"outputs": outputs, "origin": rec["origin"], "shapes": rec.get("shapes", {}),
-                    "command": command},
+                    "command": command, **({"error": rec["error"]} if failed else {})},
     }
     if rec.get("num_stages") is not None:
         d["launch"] = {"num_stages": int(rec["num_stages"])}
@@ -105,9 +109,18 @@ def case_of(rec: dict[str, Any], command: str) -> Any:
     return KernelCase.from_json(d)
 
 
+def _size(rec: dict[str, Any]) -> int:
+    return sum(len(b["before"]) for b in rec["buffers"].values())
+
+
 def capture(out: Path, command: list[str], backend: str = "interpreter@3.9.0", python: str | None = None,
-            max_mb: float = 16.0, cwd: str | None = None) -> dict[str, Any]:
-    """Run `command`, write one signed corpus case per distinct launch into `out`; a JSON report."""
+            max_mb: float = 16.0, cwd: str | None = None, per_kernel: int = 0,
+            fp32_scalars: bool = True) -> dict[str, Any]:
+    """Run `command`, write one signed corpus case per distinct launch into `out`; a JSON report.
+
+    `per_kernel` > 0 keeps only that many launches of each kernel (the smallest by buffer bytes),
+    e.g. 1 for a compatibility matrix with one row per kernel.
+    """
     from fuzz.capture_trust import sign
     from fuzz.corpus import save_case
     from generators.validate import CaseInvalid
@@ -124,18 +137,23 @@ def capture(out: Path, command: list[str], backend: str = "interpreter@3.9.0", p
     with tempfile.TemporaryDirectory(prefix="tritondiff-capture-") as tmp:
         spool = Path(tmp) / "spool"
         spool.mkdir()
-        rc = run_command(command, py, spool, int(max_mb * (1 << 20)), cwd)
+        rc = run_command(command, py, spool, int(max_mb * (1 << 20)), cwd, fp32_scalars)
         notes_file = spool / "notes.txt"
         if notes_file.exists():
             notes.extend(dict.fromkeys(notes_file.read_text().splitlines()))
-        records = sorted(spool.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
         shown = " ".join(command)
-        for f in records:
+        recs = []
+        for f in sorted(spool.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
             try:
-                rec = json.loads(f.read_text())
+                recs.append(json.loads(f.read_text()))
             except (OSError, ValueError) as e:
                 notes.append(f"{f.name}: unreadable record: {e}")
-                continue
+        if per_kernel > 0:
+            groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for rec in recs:
+                groups.setdefault((rec["kernel_name"], rec["source"]), []).append(rec)
+            recs = [r for g in groups.values() for r in sorted(g, key=_size)[:per_kernel]]
+        for rec in recs:
             if rec["key"] in seen:
                 continue
             seen.add(rec["key"])
@@ -144,8 +162,11 @@ def capture(out: Path, command: list[str], backend: str = "interpreter@3.9.0", p
             except CaseInvalid as e:
                 notes.append(f"{rec['kernel_name']}: launch from {rec['origin']} not kept: {e}")
                 continue
-            path = save_case(out, case, {name: {"kind": "ok", "signature": ""}},
-                             note=f"captured from {rec['origin']}")
+            err = case.capture.get("error")
+            # A launch the interpreter itself refused has no outputs: its verdicts come from replay.
+            path = save_case(out, case, {} if err else {name: {"kind": "ok", "signature": ""}},
+                             note=f"captured from {rec['origin']}"
+                                  + (f"; the interpreter raised {err.splitlines()[0][:200]}" if err else ""))
             sign(path)
             written.append(str(path))
     return {"command": "capture", "program": command, "exit_code": rc, "backend": name, "out": str(out),
@@ -162,7 +183,8 @@ def render(report: dict[str, Any]) -> str:
 
 def main_args(args: Any) -> int:
     """CLI entry (fuzz.cli): exit 0 when the program succeeded and at least one case was written."""
-    rep = capture(args.out, list(args.cmd), args.backend, args.env_python, args.max_mb)
+    rep = capture(args.out, list(args.cmd), args.backend, args.env_python, args.max_mb,
+                  per_kernel=args.per_kernel, fp32_scalars=not args.python_float_scalars)
     if args.json:
         json.dump(rep, sys.stdout)
         sys.stdout.write("\n")

@@ -102,7 +102,15 @@ def patch(interp: Any) -> None:
             note(getattr(self.fn, "__name__", "?"), str(e))
         except Exception as e:  # never break the user's program
             note(getattr(self.fn, "__name__", "?"), f"tritondiff capture failed: {type(e).__name__}: {e}")
-        out = orig(self, *args, grid=grid, warmup=warmup, **kwargs)
+        try:
+            out = orig(self, *args, grid=grid, warmup=warmup, **kwargs)
+        except BaseException as e:
+            if rec is not None:  # kept without outputs: other backends can still compile it
+                try:
+                    finish(rec, f"{type(e).__name__}: {e}")
+                except Exception:
+                    pass
+            raise
         if rec is not None:
             try:
                 finish(rec)
@@ -114,6 +122,35 @@ def patch(interp: Any) -> None:
 
     run._tritondiff = True  # type: ignore[attr-defined]
     cls.run = run
+    if FP32_SCALARS:
+        _float_scalars_as_fp32(interp)
+
+
+FP32_SCALARS = os.environ.get("TRITONDIFF_CAPTURE_FP32_SCALARS", "1") == "1"
+
+
+def _float_scalars_as_fp32(interp: Any) -> None:
+    """Pass float arguments as fp32 scalars, as compiled Triton does.
+
+    The stock interpreter hands the kernel a Python float, on which `x.to(tl.float32)` (common in
+    real kernels: `eps.to(...)`) raises AttributeError, so the user's program would stop at its
+    first such launch under capture. The recorded case still passes a plain float: replaying it
+    on the stock interpreter shows that gap as the interpreter's own verdict.
+    """
+    orig = getattr(interp, "_implicit_cvt", None)
+    handle_cls = getattr(interp, "TensorHandle", None)
+    if orig is None or handle_cls is None or getattr(orig, "_tritondiff", False):
+        return
+    import numpy as np
+    import triton.language as tl
+
+    def cvt(arg: Any) -> Any:
+        if isinstance(arg, float):
+            return tl.tensor(handle_cls(np.array([arg], dtype=np.float32), tl.float32), tl.float32)
+        return orig(arg)
+
+    cvt._tritondiff = True  # type: ignore[attr-defined]
+    interp._implicit_cvt = cvt
 
 
 def note(kernel: str, text: str) -> None:
@@ -383,16 +420,18 @@ def begin(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], grid: Any) -> 
             "_tensors": tensors, "_before": before, "_overlaps": overlaps}
 
 
-def finish(rec: dict[str, Any]) -> None:
+def finish(rec: dict[str, Any], error: str = "") -> None:
+    """Record what the launch left in its tensors; `error`: the interpreter raised it instead."""
     tensors = rec.pop("_tensors")
     before = rec.pop("_before")
+    rec["error"] = error[:2000]
     bufs = {}
     for n, (t, span) in tensors.items():
-        after = _bytes(t, span)
+        after = _bytes(t, span) if not error else b""
         dt = TORCH_DTYPES[str(t.dtype).replace("torch.", "")]
         bufs[n] = {"dtype": dt, "before": base64.b64encode(before[n]).decode(),
-                   "after": base64.b64encode(after).decode() if after != before[n] else None}
-    for a, b in rec.pop("_overlaps"):
+                   "after": base64.b64encode(after).decode() if after and after != before[n] else None}
+    for a, b in rec.pop("_overlaps") if not error else ():
         if bufs[a]["after"] or bufs[b]["after"]:
             raise Uncapturable(f"launch from {rec['origin']} writes through {a!r} or {b!r}, views of one "
                                "storage at different offsets (not modelled)")

@@ -4,7 +4,9 @@ A captured case runs its stored source as Python, so it may run only when the us
 says they trust it (`--trust-captured`). `tritondiff capture` signs each case file it writes with
 a key that lives only in this user's tritondiff home (created on first capture, mode 0600) and
 records the signatures in `<dir>/.tritondiff-captured.json`. A corpus copied from elsewhere,
-marker and all, does not verify here, and a file edited after capture no longer matches.
+marker and all, does not verify here, and a case edited after capture no longer matches. The
+signature covers the file's `case` (what runs) and not its expected verdicts or note, so
+`tritondiff replay --update` can record new verdicts without losing the trust.
 """
 
 from __future__ import annotations
@@ -39,8 +41,16 @@ def _key(create: bool) -> bytes | None:
     return bytes.fromhex(p.read_text().strip())
 
 
-def _mac(key: bytes, raw: bytes) -> str:
-    return hmac.new(key, hashlib.sha256(raw).digest(), hashlib.sha256).hexdigest()
+def _mac(key: bytes, raw: bytes) -> str | None:
+    """Keyed digest of the canonical JSON of the document's case; None when it has none."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("case"), dict):
+        return None
+    canon = json.dumps(doc["case"], sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, hashlib.sha256(canon).digest(), hashlib.sha256).hexdigest()
 
 
 def _read_marker(d: Path) -> dict[str, str]:
@@ -58,7 +68,10 @@ def sign(path: Path) -> None:
     assert key is not None
     d = path.parent
     files = _read_marker(d)
-    files[path.name] = _mac(key, path.read_bytes())
+    mac = _mac(key, path.read_bytes())
+    if mac is None:
+        raise ValueError(f"{path}: not a corpus document with a case")
+    files[path.name] = mac
     from fuzz.corpus import write_json_atomic
 
     write_json_atomic(d / MARKER, {"about": "captured cases signed by this user's tritondiff capture key",
@@ -71,4 +84,7 @@ def is_signed(path: Path, raw: bytes) -> bool:
     if key is None:
         return False
     want = _read_marker(path.parent).get(path.name)
-    return want is not None and hmac.compare_digest(want, _mac(key, raw))
+    if want is None:
+        return False
+    got = _mac(key, raw)
+    return got is not None and hmac.compare_digest(want, got)

@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run CMD in this Python (it must have triton and torch) instead of a managed env")
     ca.add_argument("--max-mb", type=_positive_float, default=16.0,
                     help="skip a launch whose tensors span more than this (default 16 MB)")
+    ca.add_argument("--python-float-scalars", action="store_true",
+                    help="pass float arguments as the stock interpreter does (Python floats: `.to()` on "
+                         "them fails) instead of as fp32 scalars like compiled Triton (default)")
+    ca.add_argument("--per-kernel", type=_count, default=0, metavar="N",
+                    help="keep at most N launches of each kernel, the smallest (default 0: all distinct ones)")
     ca.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
     ca.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
 

@@ -410,7 +410,7 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
     return d
 
 
-CAPTURE_FIELDS = ("outputs", "origin", "shapes", "command", "num_stages")
+CAPTURE_FIELDS = ("outputs", "origin", "shapes", "command", "error")
 
 
 def _capture(c: Any, buffers: Any) -> None:
@@ -434,7 +434,7 @@ def _capture(c: Any, buffers: Any) -> None:
             raise _fail(f"case.capture.outputs[{_show(name)}]", "is not valid base64") from None
         if n_out != n_in:
             raise _fail(f"case.capture.outputs[{_show(name)}]", f"{n_out} bytes for a buffer of {n_in}")
-    for f in ("origin", "command"):
+    for f in ("origin", "command", "error"):
         if f in c and not isinstance(c[f], str):
             raise _fail(f"case.capture.{f}", "must be a string")
 

@@ -99,10 +99,13 @@ def test_captured_source_runs_only_when_trusted(captured: dict, tmp_path: Path,
     assert load_file(f, trust_captured=True).case.kind == "captured"
     monkeypatch.undo()
     doc = json.loads(f.read_text())
-    doc["note"] = "edited after capture"
+    doc["note"] = "expected verdicts and notes may change (replay --update)"
+    f.write_text(json.dumps(doc))
+    assert load_file(f).case.kind == "captured"
+    doc["case"]["source"] += "\nimport os\n"
     f.write_text(json.dumps(doc))
     with pytest.raises(CorpusError, match="--trust-captured"):
-        load_file(f)  # edited: no longer the file capture signed
+        load_file(f)  # its case edited: no longer what capture signed
 
 
 def test_capture_cli_needs_a_command(tmp_path: Path) -> None:
@@ -111,3 +114,39 @@ def test_capture_cli_needs_a_command(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "fuzz", "capture", "--out", str(tmp_path)],
                        capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert r.returncode == 2 and "needs a command" in r.stderr
+
+
+def test_pytest_plugin_from_a_scratch_project(captured: dict, tmp_path: Path) -> None:
+    """The pytest11 entry point as pyproject declares it, in a project outside the repo."""
+    import re
+    import subprocess
+
+    repo = Path(__file__).parents[1]
+    section = (repo / "pyproject.toml").read_text().split("[project.entry-points.pytest11]", 1)[1].split("\n[")[0]
+    eps = dict(re.findall(r'^(\w+)\s*=\s*"([^"]+)"', section, re.M))
+    assert eps == {"tritondiff": "fuzz.pytest_plugin"}
+    dist = tmp_path / "site" / "tritondiff_probe-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tritondiff-probe\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    proj = tmp_path / "proj"
+    shutil.copytree(Path(captured["out"]), proj / "kernels")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{repo}{__import__('os').pathsep}{tmp_path / 'site'}"}
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tritondiff-corpus",
+                               "kernels", "--junitxml", "out.xml", "-rA"], cwd=proj, env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    r = run()
+    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    ids = {f"tritondiff::{k}-" for k in KERNELS}
+    assert all(any(i in line for line in r.stdout.splitlines()) for i in ids), r.stdout
+    assert (proj / "out.xml").read_text().count("<testcase") == 3
+    target = next(p for p in (proj / "kernels").glob("*.json") if '"scaled_dot"' in p.read_text())
+    doc = json.loads(target.read_text())
+    doc["expected"]["interpreter@3.9.0"] = {"kind": "crash", "signature": "interpreter|crash|run|"}
+    target.write_text(json.dumps(doc))
+    r = run()
+    assert r.returncode == 1 and "1 failed, 2 passed" in r.stdout, r.stdout[-3000:]
+    assert "expected crash, got ok" in r.stdout and "scaled_dot" in r.stdout.split("FAILED")[-1]
