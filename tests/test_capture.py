@@ -44,7 +44,9 @@ def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
         c = e.case
         assert c.kind == "captured" and c.capture["origin"].startswith(str(SCRIPT))
         assert "@triton.jit" in c.source and "import triton.language as tl" in c.source
-        assert e.expected == {"interpreter@3.9.0": {"kind": "ok", "signature": ""}}
+        # A float scalar ran as fp32 under capture, not as the stock interpreter passes it: no claim.
+        floats = any(a.kind == "scalar" and a.dtype == "fp32" for a in c.args)
+        assert e.expected == ({} if floats else {"interpreter@3.9.0": {"kind": "ok", "signature": ""}})
         assert c.captured_outputs(), "every kernel here writes a buffer"
     gather = next(e.case for e in entries if e.case.kernel_name == "block_table_gather")
     assert [(a.name, a.kind, a.dtype, a.value) for a in gather.args] == [
@@ -135,8 +137,8 @@ def test_pytest_plugin_from_a_scratch_project(captured: dict, tmp_path: Path) ->
 
     def run() -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tritondiff-corpus",
-                               "kernels", "--junitxml", "out.xml", "-rA"], cwd=proj, env=env, capture_output=True,
-                              text=True, timeout=600)
+                               "kernels", "--tritondiff-backends", "interpreter@3.9.0", "--junitxml", "out.xml",
+                               "-rA"], cwd=proj, env=env, capture_output=True, text=True, timeout=600)
 
     r = run()
     assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
