@@ -171,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also run captured cases this user's capture did not sign (see docs/capture.md)")
     mx.add_argument("--json", action="store_true", help="print the table as one JSON object on stdout")
 
+    va = sub.add_parser("vary", help="more launches of captured kernels: other block constexprs and "
+                                     "num_warps, kept where the interpreter agrees with the capture")
+    va.add_argument("paths", nargs="+", metavar="PATH", help="captured corpus files or directories")
+    va.add_argument("--out", type=Path, required=True, help="corpus directory for the accepted forms")
+    va.add_argument("--backend", default="interpreter@3.9.0", help="interpreter that decides (default 3.9.0)")
+    va.add_argument("--per-case", type=_positive_int, default=4, help="forms tried per case (default 4)")
+    va.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per run")
+    va.add_argument("--trust-captured", action="store_true", help="as for replay")
+    va.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     s = sub.add_parser("show", help="print one finding in full")
     s.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     s.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
@@ -446,6 +456,18 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         else:
             print(render(doc), file=out)
     return EXIT_OK if not doc["malformed"] else EXIT_FAIL
+
+
+def cmd_vary(args: argparse.Namespace) -> int:
+    from fuzz.vary import render, vary
+
+    with stdout_to_stderr(args.json) as out:
+        rep = vary(args.paths, args.out, args.backend, args.per_case, args.timeout, args.trust_captured)
+        if args.json:
+            emit_json(out, rep)
+        else:
+            print(render(rep), file=out)
+    return EXIT_OK if not rep["malformed"] else EXIT_FAIL
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -808,7 +830,7 @@ COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
             "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge, "capture": cmd_capture,
-            "matrix": cmd_matrix}
+            "matrix": cmd_matrix, "vary": cmd_vary}
 
 
 def _export_env_pythons(items: list[str]) -> None:

@@ -19,7 +19,8 @@ from fuzz.corpus import CorpusError, load_corpus, load_file
 from fuzz.replay import replay
 
 SCRIPT = Path(__file__).parent / "fixtures" / "capture" / "seed_patterns.py"
-KERNELS = {"causal_scores", "block_table_gather", "scaled_dot"}
+KERNELS = {"causal_scores", "block_table_gather", "scaled_dot", "masked_scale"}
+SEEDS = KERNELS - {"masked_scale"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def _by_kernel(out: str) -> dict[str, Path]:
 
 
 def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
-    assert captured["cases"] == 3 and not captured["notes"]
+    assert captured["cases"] == 4 and not captured["notes"]
     entries, errors = load_corpus([captured["out"]])  # signed here: no --trust-captured needed
     assert not errors and {e.case.kernel_name for e in entries} == KERNELS
     for e in entries:
@@ -57,11 +58,12 @@ def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
 
 
 def test_seed_patterns_reproduce_rc2_crash_and_run_clean_on_320(captured: dict) -> None:
-    rep = replay([captured["out"]], ["ascend@3.2.0", "ascend@3.2.0rc2"], timeout=120)
+    files = _by_kernel(captured["out"])
+    rep = replay([str(files[k]) for k in sorted(SEEDS)], ["ascend@3.2.0", "ascend@3.2.0rc2"], timeout=120)
     assert not rep["malformed"], rep["malformed"]
-    names = {p: k for k, p in _by_kernel(captured["out"]).items()}
+    names = {p: k for k, p in files.items()}
     got = {(names[Path(v["file"])], v["backend"].split(":")[0]): v["actual"] for v in rep["results"]}
-    for k in KERNELS:
+    for k in SEEDS:
         assert got[(k, "ascend@3.2.0")]["kind"] == "ok", (k, got[(k, "ascend@3.2.0")])
     crash = got[("block_table_gather", "ascend@3.2.0rc2")]
     assert crash["kind"] == "crash" and "adapter-crash" in crash["signature"], crash
@@ -141,14 +143,27 @@ def test_pytest_plugin_from_a_scratch_project(captured: dict, tmp_path: Path) ->
                                "-rA"], cwd=proj, env=env, capture_output=True, text=True, timeout=600)
 
     r = run()
-    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert r.returncode == 0 and "4 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     ids = {f"tritondiff::{k}-" for k in KERNELS}
     assert all(any(i in line for line in r.stdout.splitlines()) for i in ids), r.stdout
-    assert (proj / "out.xml").read_text().count("<testcase") == 3
+    assert (proj / "out.xml").read_text().count("<testcase") == 4
     target = next(p for p in (proj / "kernels").glob("*.json") if '"scaled_dot"' in p.read_text())
     doc = json.loads(target.read_text())
     doc["expected"]["interpreter@3.9.0"] = {"kind": "crash", "signature": "interpreter|crash|run|"}
     target.write_text(json.dumps(doc))
     r = run()
-    assert r.returncode == 1 and "1 failed, 2 passed" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 1 and "1 failed, 3 passed" in r.stdout, r.stdout[-3000:]
     assert "expected crash, got ok" in r.stdout and "scaled_dot" in r.stdout.split("FAILED")[-1]
+
+
+def test_vary_keeps_the_block_sizes_the_kernel_accepts(captured: dict, tmp_path: Path) -> None:
+    from fuzz.vary import vary
+
+    src = _by_kernel(captured["out"])["masked_scale"]  # grid 4 x BLOCK 32 over 100 elements
+    rep = vary([str(src)], tmp_path, per_case=3)
+    kept = {r["form"] for r in rep["kept"]}
+    refused = {r["form"]: r["why"] for r in rep["refused"]}
+    assert "BLOCK 32->64" in kept and "num_warps 4->1" in kept, rep
+    assert refused == {"BLOCK 32->16": "miscompile"}, rep  # 4 programs of 16 leave elements unwritten
+    (e,) = [e for e in load_corpus([str(tmp_path)])[0] if e.case.num_warps == 4]
+    assert [a.value for a in e.case.args if a.name == "BLOCK"] == [64] and e.case.kind == "captured"
