@@ -394,7 +394,8 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
             raise _fail("case.kind", "a captured kernel runs its stored source as Python; refused "
                                      "without --trust-captured")
         params = None
-        _capture(d.get("capture"), d["buffers"])
+        if "capture" in d:  # absent: nothing recorded to judge values against (canaries only)
+            _capture(d["capture"], d["buffers"])
     else:
         if "capture" in d:
             raise _fail("case.capture", "only a captured case carries what its capture recorded")
@@ -416,7 +417,7 @@ CAPTURE_FIELDS = ("outputs", "origin", "shapes", "command", "error")
 def _capture(c: Any, buffers: Any) -> None:
     """What `tritondiff capture` recorded: the interpreter's output bytes per written buffer."""
     if not isinstance(c, dict):
-        raise _fail("case.capture", "a captured case needs a 'capture' object with its recorded outputs")
+        raise _fail("case.capture", "must be an object with the capture's recorded outputs")
     extra = set(c) - set(CAPTURE_FIELDS)
     if extra:
         raise _fail("case.capture", f"unknown field(s) {', '.join(sorted(map(repr, extra)))}")
