@@ -351,7 +351,6 @@ def begin(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], grid: Any) -> 
 
     sig = inspect.signature(fn)
     params = sig.parameters
-    launch_kw = {k: v for k, v in kwargs.items() if k not in params}
     bound = sig.bind(*args, **{k: v for k, v in kwargs.items() if k in params})
     bound.apply_defaults()
     values = dict(bound.arguments)
@@ -397,8 +396,9 @@ def begin(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], grid: Any) -> 
             rec = _scalar(name, v)
             arg_recs.append(rec)
             sig_parts.append(["scalar", rec["dtype"]])
-    num_warps = int(launch_kw.get("num_warps", 4) or 4)
-    num_stages = launch_kw.get("num_stages")
+    # A kernel may take num_warps as its own constexpr too: the launch option is the same value.
+    num_warps = int(kwargs.get("num_warps", 4) or 4)
+    num_stages = kwargs.get("num_stages")
     key = hashlib.sha256(json.dumps([source, sig_parts, list(g), num_warps, num_stages]).encode()).hexdigest()[:16]
     with _lock:
         if key in _seen:

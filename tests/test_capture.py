@@ -55,6 +55,9 @@ def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
         ("block_size", "scalar", "int32", 4), ("stride", "scalar", "int32", 3), ("N", "constexpr", "", 16)]
     x = np.arange(64, dtype=np.float32)
     assert np.array_equal(gather.captured_outputs()["o_ptr"], x[((2 + np.arange(16)) // 4) * 3])
+    scale = next(e.case for e in entries if e.case.kernel_name == "masked_scale")
+    assert scale.num_warps == 2 and scale.args[-1].to_json() == {  # a kernel parameter and the launch option
+        "name": "num_warps", "kind": "constexpr", "dtype": "", "value": 2, "buffer": None}
 
 
 def test_seed_patterns_reproduce_rc2_crash_and_run_clean_on_320(captured: dict) -> None:
@@ -163,7 +166,7 @@ def test_vary_keeps_the_block_sizes_the_kernel_accepts(captured: dict, tmp_path:
     rep = vary([str(src)], tmp_path, per_case=3)
     kept = {r["form"] for r in rep["kept"]}
     refused = {r["form"]: r["why"] for r in rep["refused"]}
-    assert "BLOCK 32->64" in kept and "num_warps 4->1" in kept, rep
+    assert "BLOCK 32->64" in kept and "num_warps 2->1" in kept, rep
     assert refused == {"BLOCK 32->16": "miscompile"}, rep  # 4 programs of 16 leave elements unwritten
-    (e,) = [e for e in load_corpus([str(tmp_path)])[0] if e.case.num_warps == 4]
+    (e,) = [e for e in load_corpus([str(tmp_path)])[0] if e.case.num_warps == 2]
     assert [a.value for a in e.case.args if a.name == "BLOCK"] == [64] and e.case.kind == "captured"
