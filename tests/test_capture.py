@@ -60,17 +60,34 @@ def test_capture_writes_one_signed_case_per_launch(captured: dict) -> None:
         "name": "num_warps", "kind": "constexpr", "dtype": "", "value": 2, "buffer": None}
 
 
-def test_seed_patterns_reproduce_rc2_crash_and_run_clean_on_320(captured: dict) -> None:
+def test_seed_patterns_reproduce_rc2_crash_and_run_clean_on_320(captured: dict, tmp_path: Path) -> None:
+    """Through `matrix`: the // kernel crashes rc2's adapter, all three run clean on 3.2.0, and the
+    crash cell links a report whose standalone repro.py reproduces it."""
+    import subprocess
+
+    from fuzz.matrix import matrix
+
     files = _by_kernel(captured["out"])
-    rep = replay([str(files[k]) for k in sorted(SEEDS)], ["ascend@3.2.0", "ascend@3.2.0rc2"], timeout=120)
-    assert not rep["malformed"], rep["malformed"]
-    names = {p: k for k, p in files.items()}
-    got = {(names[Path(v["file"])], v["backend"].split(":")[0]): v["actual"] for v in rep["results"]}
+    out = tmp_path / "m" / "matrix.html"
+    doc = matrix([str(files[k]) for k in sorted(SEEDS)], ["ascend@3.2.0", "ascend@3.2.0rc2"], out, timeout=120)
+    assert not doc["malformed"], doc["malformed"]
+    cols = doc["columns"]
+    assert cols == ["ascend@3.2.0:Ascend910B3", "ascend@3.2.0rc2:Ascend910B3"]
+    got = {(r["kernel"], c): r["cells"][c] for r in doc["rows"] for c in cols}
     for k in SEEDS:
-        assert got[(k, "ascend@3.2.0")]["kind"] == "ok", (k, got[(k, "ascend@3.2.0")])
-    crash = got[("block_table_gather", "ascend@3.2.0rc2")]
-    assert crash["kind"] == "crash" and "adapter-crash" in crash["signature"], crash
-    assert got[("causal_scores", "ascend@3.2.0rc2")]["kind"] == "ok"
+        assert got[(k, cols[0])]["text"] == "ok", got[(k, cols[0])]
+    crash = got[("block_table_gather", cols[1])]
+    assert crash["kind"] == "crash" and crash["text"] == "crash (adapter-crash)", crash
+    assert got[("causal_scores", cols[1])]["text"] == "ok"
+    assert f'href="{crash["report"]}/README.md"' in out.read_text()
+    rep = out.parent / crash["report"]
+    assert "block_table_gather" in (rep / "README.md").read_text()
+    from backends.envs import python_path
+    from backends.registry import resolve
+
+    py = python_path(resolve("ascend@3.2.0rc2").env)
+    r = subprocess.run([str(py), str(rep / "repro.py")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "REPRODUCED" in r.stdout, r.stdout[-2000:]
 
 
 def test_wrong_output_is_a_miscompile_with_its_max_error(captured: dict, tmp_path: Path) -> None:
