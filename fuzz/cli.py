@@ -450,7 +450,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     shown = "tritondiff matrix " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["matrix"] else ""
     with stdout_to_stderr(args.json) as out:
         doc = matrix(args.paths, backends, args.out, args.timeout, args.trust_captured,
-                     _env_pythons(args.env_python, backends), not args.no_reports, shown)
+                     _env_pythons(args.env_python, backends), not args.no_reports, shown, progress=True)
         if args.json:
             emit_json(out, doc)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +159,7 @@ def _record(run: Any, backend: str) -> Any:
 
 def matrix(paths: list[str], backends: list[str], out: Path, timeout: float = 60.0,
            trust_captured: bool = False, backend_opts: dict[str, dict[str, Any]] | None = None,
-           reports: bool = True, command: str = "") -> dict[str, Any]:
+           reports: bool = True, command: str = "", progress: bool = False) -> dict[str, Any]:
     """Build the table, write FILE (.md or .html), FILE.json and one report per finding cell."""
     from oracles.outcome import FINDING_KINDS
 
@@ -175,7 +176,10 @@ def matrix(paths: list[str], backends: list[str], out: Path, timeout: float = 60
     columns = [canon.get(n, n) for n in backends]
     base = out.parent / f"{out.stem}-reports"
     try:
-        for entry in sorted(entries, key=lambda e: (e.case.kernel_name, e.case.case_id)):
+        ordered = sorted(entries, key=lambda e: (e.case.kernel_name, e.case.case_id))
+        for i, entry in enumerate(ordered):
+            if progress:
+                print(f"matrix: {i + 1}/{len(ordered)} {entry.case.kernel_name}", file=sys.stderr, flush=True)
             try:
                 row, run = run_row(entry, backends, opened, timeout)
             except Exception as e:  # tritondiff's own failure on this case: say so, go on
