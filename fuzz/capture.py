@@ -61,7 +61,7 @@ def env_python(backend: str, python: str | None) -> tuple[str, str]:
 
 
 def run_command(command: list[str], python: str, spool: Path, max_bytes: int, cwd: str | None = None,
-                fp32_scalars: bool = True) -> int:
+                fp32_scalars: bool = True, quiet_stdout: bool = False) -> int:
     """Run the user's command with the recorder installed; its exit status."""
     hookdir = spool.parent / "site"
     hookdir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,8 @@ def run_command(command: list[str], python: str, spool: Path, max_bytes: int, cw
     if argv and argv[0] in ("python", "python3"):
         argv[0] = python  # the env's own, whatever PATH the program would otherwise find
     try:
-        return subprocess.call(argv, env=env, cwd=cwd)
+        # With --json our stdout carries one object: the program's own output goes to stderr.
+        return subprocess.call(argv, env=env, cwd=cwd, stdout=sys.stderr.fileno() if quiet_stdout else None)
     except OSError as e:
         raise UsageError(f"cannot run {argv[0]!r}: {e.strerror or e}") from None
 
@@ -115,7 +116,7 @@ def _size(rec: dict[str, Any]) -> int:
 
 def capture(out: Path, command: list[str], backend: str = "interpreter@3.9.0", python: str | None = None,
             max_mb: float = 16.0, cwd: str | None = None, per_kernel: int = 0,
-            fp32_scalars: bool = True) -> dict[str, Any]:
+            fp32_scalars: bool = True, quiet_stdout: bool = False) -> dict[str, Any]:
     """Run `command`, write one signed corpus case per distinct launch into `out`; a JSON report.
 
     `per_kernel` > 0 keeps only that many launches of each kernel (the smallest by buffer bytes),
@@ -137,7 +138,7 @@ def capture(out: Path, command: list[str], backend: str = "interpreter@3.9.0", p
     with tempfile.TemporaryDirectory(prefix="tritondiff-capture-") as tmp:
         spool = Path(tmp) / "spool"
         spool.mkdir()
-        rc = run_command(command, py, spool, int(max_mb * (1 << 20)), cwd, fp32_scalars)
+        rc = run_command(command, py, spool, int(max_mb * (1 << 20)), cwd, fp32_scalars, quiet_stdout)
         notes_file = spool / "notes.txt"
         if notes_file.exists():
             notes.extend(dict.fromkeys(notes_file.read_text().splitlines()))
@@ -186,7 +187,7 @@ def render(report: dict[str, Any]) -> str:
 def main_args(args: Any) -> int:
     """CLI entry (fuzz.cli): exit 0 when the program succeeded and at least one case was written."""
     rep = capture(args.out, list(args.cmd), args.backend, args.env_python, args.max_mb,
-                  per_kernel=args.per_kernel, fp32_scalars=not args.python_float_scalars)
+                  per_kernel=args.per_kernel, fp32_scalars=not args.python_float_scalars, quiet_stdout=args.json)
     if args.json:
         json.dump(rep, sys.stdout)
         sys.stdout.write("\n")
