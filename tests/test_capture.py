@@ -187,3 +187,30 @@ def test_vary_keeps_the_block_sizes_the_kernel_accepts(captured: dict, tmp_path:
     assert refused == {"BLOCK 32->16": "miscompile"}, rep  # 4 programs of 16 leave elements unwritten
     (e,) = [e for e in load_corpus([str(tmp_path)])[0] if e.case.num_warps == 2]
     assert [a.value for a in e.case.args if a.name == "BLOCK"] == [64] and e.case.kind == "captured"
+
+
+def test_captured_comparison_tolerance_follows_the_inputs_scale() -> None:
+    """A result that cancels to rounding noise is judged on its operands' scale; a real error is not hidden."""
+    import base64
+
+    from generators.case import GUARD_ELEMS, Arg, Buffer, KernelCase
+    from oracles.compare import compare_captured
+
+    x = np.linspace(-1, 1, 64).astype(np.float32)
+    noise = (np.arange(64) % 3 - 1).astype(np.float32) * 1e-8  # what the capturing interpreter left
+    case = KernelCase({}, "", "k", [Arg("x", "ptr", "fp32", buffer="x"), Arg("o", "ptr", "fp32", buffer="o")],
+                      {"x": Buffer("x", "fp32", "in", x), "o": Buffer("o", "fp32", "out", np.zeros(64, np.float32))},
+                      (1, 1, 1), kind="captured",
+                      capture={"outputs": {"o": base64.b64encode(noise.tobytes()).decode()}})
+
+    def padded(a: np.ndarray) -> np.ndarray:
+        p = np.full(a.size + 2 * GUARD_ELEMS, 0xA5A5A5A5, dtype=np.uint32).view(np.float32)
+        p[GUARD_ELEMS:GUARD_ELEMS + a.size] = a
+        return p
+
+    other_noise = -noise * 2  # another backend's rounding of the same cancellation
+    assert compare_captured(case, {"x": padded(x), "o": padded(other_noise)}) == []
+    wrong = noise.copy()
+    wrong[7] = 1e-3
+    (d,) = compare_captured(case, {"x": padded(x), "o": padded(wrong)})
+    assert d.buffer == "o" and d.count == 1 and d.rows[0][0] == 7 and abs(d.max_err - 1e-3) < 1e-6
