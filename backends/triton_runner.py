@@ -237,6 +237,16 @@ def _make_args(case: dict, device: str) -> tuple[list[Any], dict[str, Any]]:
     return args, padded
 
 
+def _call_args(case: dict, args: list[Any], options: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional kernel args plus launch options; a kernel that has a parameter named like a launch
+    option (`num_warps: tl.constexpr`, as real kernels write) gets every argument by name, and that
+    option is its argument's value, as when its author launches it with `num_warps=...`."""
+    names = [a["name"] for a in case["args"]]
+    if not set(names) & set(options):
+        return args, options
+    return [], {**options, **dict(zip(names, args))}
+
+
 def _outputs(padded: dict[str, Any]) -> dict[str, bytes]:
     return {name: t.cpu().numpy().tobytes() for name, t in padded.items()}
 
@@ -250,7 +260,8 @@ def _run_interpreter(fn: Any, case: dict) -> dict:
     report_stage("run")
     t0 = time.perf_counter()
     try:
-        fn[tuple(case["grid"])](*args, num_warps=case.get("num_warps", 4))
+        pos, kw = _call_args(case, args, {"num_warps": case.get("num_warps", 4)})
+        fn[tuple(case["grid"])](*pos, **kw)
     except Exception as e:
         inner = _unwrap_interpreter_error(e)
         raise stage_error(_interpreter_stage(inner), inner) from e
@@ -303,7 +314,8 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     t0 = time.perf_counter()
     kernel = None
     try:
-        kernel = fn.warmup(*args, grid=grid, num_warps=nw, **extra)
+        pos, kw = _call_args(case, args, {"num_warps": nw, **extra})
+        kernel = fn.warmup(*pos, grid=grid, **kw)
     except Exception as e:
         stage = "frontend" if type(e).__name__ == "CompilationError" else "compile"
         raise stage_error(stage, e) from e
@@ -314,7 +326,7 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     loaded, launcher = _direct_launch(kernel, args, grid, options)
     if loaded is None:
         try:
-            fn[grid](*args, num_warps=nw, **extra)
+            fn[grid](*pos, **kw)
         except Exception as e:
             raise stage_error("launch", e, artifacts) from e
     launch_s = time.perf_counter() - t1

@@ -136,6 +136,51 @@ def build_parser() -> argparse.ArgumentParser:
                         "(only for corpora you trust: see docs/design-notes.md)")
     r.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
 
+    ca = sub.add_parser("capture", help="run your own program under the Triton interpreter and keep each "
+                                        "distinct kernel launch as a corpus case",
+                        description="Runs CMD (e.g. `python my_test.py`, `python -m pytest tests/`) with "
+                                    "TRITON_INTERPRET=1 in a triton env and writes one case of kind "
+                                    "'captured' per distinct launch into --out. The cases hold your kernel "
+                                    "source: replay and matrix run them here without --trust-captured "
+                                    "(see docs/capture.md).")
+    ca.add_argument("--out", type=Path, required=True, help="corpus directory for the captured cases")
+    ca.add_argument("--backend", default="interpreter@3.9.0",
+                    help="interpreter release whose env runs CMD (default interpreter@3.9.0)")
+    ca.add_argument("--python", dest="env_python", metavar="PYTHON",
+                    help="run CMD in this Python (it must have triton and torch) instead of a managed env")
+    ca.add_argument("--max-mb", type=_positive_float, default=16.0,
+                    help="skip a launch whose tensors span more than this (default 16 MB)")
+    ca.add_argument("--python-float-scalars", action="store_true",
+                    help="pass float arguments as the stock interpreter does (Python floats: `.to()` on "
+                         "them fails) instead of as fp32 scalars like compiled Triton (default)")
+    ca.add_argument("--per-kernel", type=_count, default=0, metavar="N",
+                    help="keep at most N launches of each kernel, the smallest (default 0: all distinct ones)")
+    ca.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+    ca.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+
+    mx = sub.add_parser("matrix", help="run corpus cases (captured kernels) on every backend: a kernel x "
+                                       "backend@release table with a report per non-ok cell")
+    mx.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or directories")
+    mx.add_argument("--backends", required=True, help="comma-separated backends, one column each")
+    mx.add_argument("--out", type=Path, required=True, help="FILE.md or FILE.html (also FILE.<ext>.json and "
+                                                            "FILE-reports/ with a repro.py per non-ok cell)")
+    mx.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per case per backend")
+    mx.add_argument("--no-reports", action="store_true", help="only the table")
+    mx.add_argument("--env-python", action="append", default=[], metavar="BACKEND=PYTHON", help=ext_help)
+    mx.add_argument("--trust-captured", action="store_true",
+                    help="also run captured cases this user's capture did not sign (see docs/capture.md)")
+    mx.add_argument("--json", action="store_true", help="print the table as one JSON object on stdout")
+
+    va = sub.add_parser("vary", help="more launches of captured kernels: other block constexprs and "
+                                     "num_warps, kept where the interpreter agrees with the capture")
+    va.add_argument("paths", nargs="+", metavar="PATH", help="captured corpus files or directories")
+    va.add_argument("--out", type=Path, required=True, help="corpus directory for the accepted forms")
+    va.add_argument("--backend", default="interpreter@3.9.0", help="interpreter that decides (default 3.9.0)")
+    va.add_argument("--per-case", type=_positive_int, default=4, help="forms tried per case (default 4)")
+    va.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per run")
+    va.add_argument("--trust-captured", action="store_true", help="as for replay")
+    va.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     s = sub.add_parser("show", help="print one finding in full")
     s.add_argument("finding", metavar="FINDING", help="finding id (12 or #12) or a signature prefix")
     s.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
@@ -388,6 +433,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             print(render(report, args.verbose), file=out)
     return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from fuzz.capture import main_args
+
+    if args.cmd and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    return main_args(args)
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from fuzz.matrix import matrix, render
+
+    backends = parse_backends(args.backends)
+    shown = "tritondiff matrix " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["matrix"] else ""
+    with stdout_to_stderr(args.json) as out:
+        doc = matrix(args.paths, backends, args.out, args.timeout, args.trust_captured,
+                     _env_pythons(args.env_python, backends), not args.no_reports, shown, progress=True)
+        if args.json:
+            emit_json(out, doc)
+        else:
+            print(render(doc), file=out)
+    return EXIT_OK if not doc["malformed"] else EXIT_FAIL
+
+
+def cmd_vary(args: argparse.Namespace) -> int:
+    from fuzz.vary import render, vary
+
+    with stdout_to_stderr(args.json) as out:
+        rep = vary(args.paths, args.out, args.backend, args.per_case, args.timeout, args.trust_captured)
+        if args.json:
+            emit_json(out, rep)
+        else:
+            print(render(rep), file=out)
+    return EXIT_OK if not rep["malformed"] else EXIT_FAIL
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -749,7 +829,8 @@ def _campaign_id(text: str) -> int:
 COMMANDS = {"report": cmd_report, "setup": cmd_setup, "reduce": cmd_reduce,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "show": cmd_show, "findings": cmd_findings,
             "stats": cmd_stats, "backends": cmd_backends, "generate": cmd_generate,
-            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge}
+            "envs": cmd_envs, "bisect": cmd_bisect, "merge": cmd_merge, "capture": cmd_capture,
+            "matrix": cmd_matrix, "vary": cmd_vary}
 
 
 def _export_env_pythons(items: list[str]) -> None:
@@ -772,7 +853,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"tritondiff {args.command}"
-    _export_env_pythons(getattr(args, "env_python", None) or [])
+    ep = getattr(args, "env_python", None)
+    _export_env_pythons(ep if isinstance(ep, list) else [])
     try:
         return COMMANDS[args.command](args)
     except _known_errors() as e:

@@ -115,7 +115,7 @@ def load_file(path: str | Path, trust_captured: bool = False) -> CorpusEntry:
     The file is data: its case is validated (generators.validate) and its kernel source is
     rendered from the validated spec. A stored `source` that differs from that rendering is
     refused, never run. Only a case marked kind "captured" keeps its stored source, and only with
-    `trust_captured`.
+    `trust_captured` or when this user's `tritondiff capture` wrote it (fuzz.capture_trust).
     """
     p = Path(path)
     try:
@@ -125,6 +125,10 @@ def load_file(path: str | Path, trust_captured: bool = False) -> CorpusEntry:
         raw = p.read_bytes()
     except OSError as e:
         raise CorpusError(f"{p}: cannot read: {e.strerror or e}") from e
+    if not trust_captured and b'"captured"' in raw:
+        from fuzz.capture_trust import is_signed
+
+        trust_captured = is_signed(p, raw)  # written by this user's own `tritondiff capture`
     return parse_document(raw, p, trust_captured)
 
 

@@ -503,9 +503,14 @@ def versions_rows(rep: FindingReport) -> list[tuple[str, str]]:
 def render_readme(rep: FindingReport, ir_files: list[str]) -> str:
     f, case = rep.finding, rep.case
     lines = [f"# {title(rep)}", ""]
-    lines.append(f"Found by tritondiff (differential testing of Triton backends): finding `{rep.short_id}` "
-                 f"(#{f.id}), kind **{f.kind}**, stage `{f.stage or '?'}`, seen in {f.count} generated "
-                 f"kernel(s) between {f.first_seen} and {f.last_seen}.")
+    if getattr(case, "captured", False):
+        lines.append(f"Found by tritondiff (differential testing of Triton backends) on a captured kernel, "
+                     f"`{case.kernel_name}` launched from `{case.capture.get('origin', '?')}`: kind "
+                     f"**{f.kind}**, stage `{f.stage or '?'}` (signature id `{rep.short_id}`).")
+    else:
+        lines.append(f"Found by tritondiff (differential testing of Triton backends): finding `{rep.short_id}` "
+                     f"(#{f.id}), kind **{f.kind}**, stage `{f.stage or '?'}`, seen in {f.count} generated "
+                     f"kernel(s) between {f.first_seen} and {f.last_seen}.")
     lines.append("")
     if rep.config.family == "fault":
         lines += [f"> **Note:** `{family_of(rep.config.name)}` is tritondiff's fault-injection double: the "

@@ -198,8 +198,12 @@ def launch(fn: Any, device: str) -> dict[str, Any]:
             args.append(scalar(a))
         else:
             args.append(a["value"])
-    fn[tuple(DATA["grid"])](*args, num_warps=DATA["num_warps"], **DATA["backend"].get("compile_options", {}),
-                            **launch_options())
+    opts = {"num_warps": DATA["num_warps"], **DATA["backend"].get("compile_options", {}), **launch_options()}
+    names = [a["name"] for a in DATA["args"]]
+    if set(names) & set(opts):  # a kernel parameter named like a launch option: pass by name
+        fn[tuple(DATA["grid"])](**{**opts, **dict(zip(names, args))})
+    else:
+        fn[tuple(DATA["grid"])](*args, **opts)
     if device not in ("cpu",):
         getattr(torch, device.split(":")[0]).synchronize()
     return {n: t.cpu().numpy() for n, t in tensors.items()}

@@ -105,6 +105,23 @@ class KernelCase:
     # "maxnreg" (cuda), "ascend_options" (NPUOptions fields for triton-ascend). Empty for a
     # generated case; metamorphic variants set them (oracles.metamorphic).
     launch: dict[str, Any] = field(default_factory=dict)
+    # "captured": a user's own kernel recorded by `tritondiff capture` (fuzz.capture): `source` is
+    # the user's code, `spec` is empty, and `capture` holds what the interpreter left in each
+    # buffer it wrote ("outputs": {buffer: base64}), the launching file:line and tensor shapes.
+    kind: str = "generated"
+    capture: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def captured(self) -> bool:
+        return self.kind == "captured"
+
+    def captured_outputs(self) -> dict[str, np.ndarray]:
+        """What the capturing interpreter left in each written buffer, as storage arrays."""
+        out = {}
+        for name, blob in (self.capture.get("outputs") or {}).items():
+            dt = NUMPY_STORAGE[self.buffers[name].dtype]
+            out[name] = np.frombuffer(base64.b64decode(blob), dtype=dt).copy()
+        return out
 
     @property
     def case_id(self) -> str:
@@ -116,6 +133,8 @@ class KernelCase:
         h.update(str(self.num_warps).encode())
         if self.launch:  # absent from older cases: their ids stay as they were
             h.update(json.dumps(self.launch, sort_keys=True).encode())
+        if self.captured:  # what the case is judged against is part of what it is
+            h.update(json.dumps(self.capture.get("outputs") or {}, sort_keys=True).encode())
         for name in sorted(self.buffers):
             b = self.buffers[name]
             h.update(name.encode() + b.dtype.encode() + b.role.encode())
@@ -140,6 +159,7 @@ class KernelCase:
             "seed": self.seed,
             "generator_version": self.generator_version,
             **({"launch": dict(self.launch)} if self.launch else {}),
+            **({"kind": self.kind, "capture": dict(self.capture)} if self.captured else {}),
         }
 
     @staticmethod
@@ -154,6 +174,7 @@ class KernelCase:
             grid=(int(g[0]), int(g[1]), int(g[2])), num_warps=int(d.get("num_warps", 4)),
             features=list(d.get("features", [])), seed=d.get("seed"),
             generator_version=d.get("generator_version", ""), launch=_launch(d.get("launch")),
+            kind=d.get("kind", "generated"), capture=dict(d.get("capture") or {}),
         )
 
     def to_wire(self) -> dict[str, Any]:

@@ -354,7 +354,7 @@ def grid(g: Any, path: str) -> tuple[int, int, int]:
 # ---- the whole case ---------------------------------------------------------------------------
 
 CASE_FIELDS = ("schema", "case_id", "spec", "source", "kernel_name", "args", "buffers", "grid", "num_warps",
-               "features", "seed", "generator_version", "kind", "launch")
+               "features", "seed", "generator_version", "kind", "launch", "capture")
 
 
 def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
@@ -394,7 +394,11 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
             raise _fail("case.kind", "a captured kernel runs its stored source as Python; refused "
                                      "without --trust-captured")
         params = None
+        if "capture" in d:  # absent: nothing recorded to judge values against (canaries only)
+            _capture(d["capture"], d["buffers"])
     else:
+        if "capture" in d:
+            raise _fail("case.capture", "only a captured case carries what its capture recorded")
         spec = validate_spec(d["spec"])
         if name != spec["name"]:
             raise _fail("case.kernel_name", f"{name!r} differs from the spec's kernel name {spec['name']!r}")
@@ -403,8 +407,37 @@ def validate_case(d: Any, trust_captured: bool = False) -> dict[str, Any]:
         if nw != spec.get("num_warps", 4):
             raise _fail("case.num_warps", "differs from the spec's num_warps")
         params = spec["params"]
-    _launch(d["args"], d["buffers"], params)
+    _launch(d["args"], d["buffers"], params, captured=kind == "captured")
     return d
+
+
+CAPTURE_FIELDS = ("outputs", "origin", "shapes", "command", "error")
+
+
+def _capture(c: Any, buffers: Any) -> None:
+    """What `tritondiff capture` recorded: the interpreter's output bytes per written buffer."""
+    if not isinstance(c, dict):
+        raise _fail("case.capture", "must be an object with the capture's recorded outputs")
+    extra = set(c) - set(CAPTURE_FIELDS)
+    if extra:
+        raise _fail("case.capture", f"unknown field(s) {', '.join(sorted(map(repr, extra)))}")
+    outs = c.get("outputs")
+    if not isinstance(outs, dict) or not isinstance(buffers, dict):
+        raise _fail("case.capture.outputs", "must be an object {buffer: base64}")
+    for name, blob in outs.items():
+        b = buffers.get(name)
+        if not isinstance(b, dict) or not isinstance(blob, str) or not isinstance(b.get("data"), str):
+            raise _fail(f"case.capture.outputs[{_show(name)}]", "names no buffer of the case, or is not base64")
+        try:
+            n_out = len(base64.b64decode(blob, validate=True))
+            n_in = len(base64.b64decode(b["data"], validate=True))
+        except (binascii.Error, ValueError):
+            raise _fail(f"case.capture.outputs[{_show(name)}]", "is not valid base64") from None
+        if n_out != n_in:
+            raise _fail(f"case.capture.outputs[{_show(name)}]", f"{n_out} bytes for a buffer of {n_in}")
+    for f in ("origin", "command", "error"):
+        if f in c and not isinstance(c[f], str):
+            raise _fail(f"case.capture.{f}", "must be a string")
 
 
 def _launch_options(raw: Any) -> None:
@@ -426,7 +459,7 @@ def _launch_options(raw: Any) -> None:
             _int_in(opts[k], 1, 256, f"case.launch.{k}", k)
 
 
-def _launch(args: Any, buffers: Any, params: list[dict[str, Any]] | None) -> None:
+def _launch(args: Any, buffers: Any, params: list[dict[str, Any]] | None, captured: bool = False) -> None:
     voc = allowed_vocabulary()
     if not isinstance(buffers, dict) or len(buffers) > MAX_PARAMS:
         raise _fail("case.buffers", f"must be an object of at most {MAX_PARAMS} buffers")
@@ -489,6 +522,9 @@ def _launch(args: Any, buffers: Any, params: list[dict[str, Any]] | None) -> Non
             _value(a.get("value"), _one_of(a["dtype"], voc["dtypes"], f"{path}.dtype", "dtype"), f"{path}.value")
         else:
             v = a.get("value")
+            if captured and (v is None or isinstance(v, bool) or (isinstance(v, str) and len(v) <= 256)
+                             or (_is_int(v) and -(1 << 63) <= v < (1 << 64))):
+                continue  # a user's kernel may take None, a flag or a string as a constexpr
             if not _is_num(v) or (_is_int(v) and not INT_RANGE["int32"][0] <= v <= INT_RANGE["int32"][1]):
                 raise _fail(f"{path}.value", f"constexpr value must be an int32 or a finite float, got {_show(v)}")
             if params is not None and (v != params[i]["value"] or type(v) is not type(params[i]["value"])):

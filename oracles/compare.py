@@ -32,10 +32,14 @@ class Divergence:
     count: int
     total: int
     rows: list[tuple[int, Any, Any]] = field(default_factory=list)  # (index, expected, got)
+    max_err: float | None = None  # largest |expected - got| over the differing elements, when known
 
     def to_json(self) -> dict[str, Any]:
-        return {"buffer": self.buffer, "kind": self.kind, "pattern": self.pattern, "count": self.count,
-                "total": self.total, "rows": [[int(i), _py(e), _py(g)] for i, e, g in self.rows]}
+        d = {"buffer": self.buffer, "kind": self.kind, "pattern": self.pattern, "count": self.count,
+             "total": self.total, "rows": [[int(i), _py(e), _py(g)] for i, e, g in self.rows]}
+        if self.max_err is not None:
+            d["max_err"] = self.max_err
+        return d
 
 
 def _py(x: Any) -> Any:
@@ -166,4 +170,44 @@ def compare_runs(case: KernelCase, ref: Reference | None, first: dict[str, np.nd
                 pattern = "masked-lanes-written"
             rows = [(int(i), _py(a[i]), _py(b[i])) for i in idx[:MAX_ROWS]]
             divs.append(Divergence(name, "miscompile", pattern, int(idx.size), buf.size, rows))
+    return divs
+
+
+def compare_captured(case: KernelCase, outputs: dict[str, np.ndarray]) -> list[Divergence]:
+    """A captured case's buffers against what the capturing interpreter left in them.
+
+    Canaries, missing buffers and untouched inputs as without a reference; each written buffer
+    bit for bit for integers, and for floats within the dtype tolerance (`DTYPE_RTOL`) of the larger
+    value plus the largest magnitude among the buffer's values and the case's float inputs. A
+    user's kernel has no reference with error bounds, and a result that cancels to (nearly) zero,
+    such as a softmax gradient of a summed loss, is rounding noise on the scale of its operands,
+    not of itself. Each divergence carries its largest absolute error.
+    """
+    divs = reference_free(case, outputs)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mags = [np.abs(from_storage(b.dtype, b.data).astype(np.float64)) for b in case.buffers.values()
+                if b.dtype in DTYPE_RTOL]
+        in_scale = max((float(m[np.isfinite(m)].max()) for m in mags if np.isfinite(m).any()), default=0.0)
+    for name, data in case.captured_outputs().items():
+        buf = case.buffers[name]
+        if name not in outputs:
+            continue  # reported as missing-buffer above
+        a = from_storage(buf.dtype, data)
+        b = from_storage(buf.dtype, outputs[name][GUARD_ELEMS:GUARD_ELEMS + buf.size])
+        if a.dtype.kind == "f":
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            with np.errstate(invalid="ignore", over="ignore"):
+                fin = np.concatenate([np.abs(a64[np.isfinite(a64)]), np.abs(b64[np.isfinite(b64)]), [in_scale]])
+                tol = DTYPE_RTOL.get(buf.dtype, 0.0) * (np.maximum(np.abs(a64), np.abs(b64)) + float(fin.max()))
+                err = np.abs(a64 - b64)
+                bad = ~((a64 == b64) | (np.isnan(a64) & np.isnan(b64)) | (err <= tol))
+        else:
+            bad = a != b
+            err = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        idx = np.nonzero(bad)[0]
+        if idx.size:
+            rows = [(int(i), _py(a[i]), _py(b[i])) for i in idx[:MAX_ROWS]]
+            e = err[idx]
+            max_err = float(np.nanmax(e)) if not np.all(np.isnan(e)) else float("nan")
+            divs.append(Divergence(name, "miscompile", "wrong-values", int(idx.size), buf.size, rows, max_err))
     return divs

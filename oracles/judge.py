@@ -14,7 +14,7 @@ import signal as _signal
 
 from backends.result import RunResult
 from generators.case import KernelCase
-from oracles.compare import Divergence, compare_buffers, reference_free
+from oracles.compare import Divergence, compare_buffers, compare_captured, reference_free
 from oracles.outcome import Outcome
 from oracles.reference import Reference
 from oracles.signature import make_signature
@@ -131,7 +131,13 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
         return Outcome(result.backend, "ok", "compile")
     # Without a reference only what needs none is judged here (canaries, inputs); values are
     # left to the cross-backend and metamorphic oracles.
-    divs = compare_buffers(case, ref, result.outputs) if ref is not None else reference_free(case, result.outputs)
+    # A captured case (a user's kernel) is judged against what the capturing interpreter produced.
+    if getattr(case, "captured", False):
+        divs = compare_captured(case, result.outputs)
+    elif ref is not None:
+        divs = compare_buffers(case, ref, result.outputs)
+    else:
+        divs = reference_free(case, result.outputs)
     if not divs:
         return Outcome(result.backend, "ok", "run")
     return divergence_outcome(result.backend, case, divs)
@@ -142,7 +148,8 @@ def divergence_outcome(backend: str, case: KernelCase, divs: list[Divergence]) -
     first = oob[0] if oob else divs[0]
     kind = first.kind
     dtype = case.buffers[first.buffer].dtype
-    msg = "; ".join(f"{d.buffer}: {d.pattern} ({d.count}/{d.total})" for d in divs)
+    msg = "; ".join(f"{d.buffer}: {d.pattern} ({d.count}/{d.total})"
+                    + (f" max error {d.max_err:.3g}" if d.max_err is not None else "") for d in divs)
     return Outcome(backend, kind, "run", msg,
                    make_signature(family_of(backend), kind, "run", extra=f"{first.pattern}:{dtype_class(dtype)}"),
                    {"divergences": [d.to_json() for d in divs]})
