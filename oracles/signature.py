@@ -27,6 +27,11 @@ _NORMALISE = [
     (re.compile(r"\b(\d+|N) bytes\b"), "N bytes"),
     (re.compile(r"buffer '\w+'"), "buffer ?"),  # one guard-page bug, whichever buffer it hits
     (re.compile(r"\b([ifu])(8|16|32|64)\b"), r"\1N"),  # i32 vs i64 of the same crash
+    # a frontend diagnostic names the dtypes and shapes of the case at hand: one bug, many cases
+    # (a quoted dtype list, "Expected dtype ['int32', 'uint32']", names the op's own rule: kept)
+    (re.compile(r"(?<!')\b(?:u?int(?:8|16|32|64)|fp(?:8e4nv|8e5|16|32|64)|bf16|b?float(?:16|32|64))\b(?!')"), "T"),
+    (re.compile(r"\[constexpr\[N\](?:, constexpr\[N\])*\]"), "[shape]"),
+    (re.compile(r"<\[N(?:, N)*\],"), "<[shape],"),
     (re.compile(r"\s+"), " "),
 ]
 _FRAME = re.compile(r"#\d+\s+0x[0-9a-fA-F]+\s+(?:in\s+)?(.+?)(?:\s+\(|$)")

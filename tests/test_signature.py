@@ -63,3 +63,14 @@ def test_a_frontend_support_check_is_a_diagnostic_not_an_internal_error() -> Non
                           "are int8, int16, int32") == "rejects-valid"
     assert classify_error("TypeError", "TypeError: '<=' not supported between instances of 'int' and 'NoneType'") \
         == "internal-error"
+
+
+def test_a_frontend_diagnostic_is_one_finding_whatever_dtype_and_shape_the_case_had() -> None:
+    def cast(dt: str, shape: str) -> str:
+        return make_signature("ascend", "internal-error", "frontend",
+                              f"CompilationError: AssertionError('cannot cast {dt}{shape} to <[16, 8], {dt}>')")
+    assert cast("fp32", "[constexpr[16], constexpr[8]]") == cast("int64", "[constexpr[4], constexpr[2]]")
+    umulhi = "ValueError: Expected dtype ['int32'] but got {}"
+    assert make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint32")) == \
+        make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint64"))
+    assert "['int32']" in make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint32"))
