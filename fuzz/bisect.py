@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from fuzz.options import UsageError
@@ -140,7 +141,18 @@ def _run_one(case: Any, rel: str, name: str, timeout: float, say: Callable[[str]
     if rec is None:
         return ReleaseRun(rel, name, "harness", detail="no outcome")
     return ReleaseRun(rel, name, "harness" if rec.origin == "harness" else "ran", rec.kind, rec.signature,
-                      rec.message[:300])
+                      diagnostic(rec.message) or rec.message[:300])
+
+
+def diagnostic(message: str) -> str:
+    """The compiler's own first error line (e.g. an MLIR verifier message) behind a generic
+    exception such as `PassManager::run failed`, which a signature's head does not show."""
+    from oracles.signature import normalise
+
+    for line in message.splitlines()[1:]:
+        if re.search(r"error:|Assertion|LLVM ERROR", line):
+            return re.sub(r'^loc\(.*?\):\s*', "", normalise(line))[:200]
+    return ""
 
 
 def run_releases(case: Any, family: str, releases: list[str], arch: str | None, timeout: float,
@@ -186,7 +198,7 @@ def judge(runs: list[ReleaseRun], signature: str, family: str) -> Bisection:
         elif r.kind == "unsupported":
             rows.append(ReleaseVerdict(r.release, r.backend, "unsupported", r.kind, "", r.detail))
         elif r.signature == signature:
-            rows.append(ReleaseVerdict(r.release, r.backend, "bad", r.kind, r.signature))
+            rows.append(ReleaseVerdict(r.release, r.backend, "bad", r.kind, r.signature, r.detail))
         elif r.kind == "ok":
             rows.append(ReleaseVerdict(r.release, r.backend, "ok", "ok"))
         else:
@@ -313,14 +325,28 @@ def markdown(t: Target, b: Bisection, command: str) -> list[str]:
     title = t.note.split(" | ")[0] if t.note else t.label
     lines = [f"### {b.family}: {_cell(title)[:200]}", "",
              f"`{command}`  ", f"signature: `{b.signature}`", "",
-             "| release | verdict | corpus expects | kind: signature of another failure |",
-             "| --- | --- | --- | --- |"]
+             "| release | verdict | corpus expects | kind: signature of another failure | compiler diagnostic |",
+             "| --- | --- | --- | --- | --- |"]
     for r in b.rows:
         want = expected_verdict(t.expected, b.family, r.release, b.signature)
         mark = " (differs)" if want and r.verdict in ("bad", "ok", "other", "unsupported") and r.verdict != want \
             else ""
         detail = f"{r.kind}: {r.signature[:110]}" if r.verdict == "other" else (
             r.detail[:110] if r.verdict not in ("bad", "ok") else "")
-        lines.append(f"| {r.release} | {r.verdict}{mark} | {want or '-'} | {_cell(detail)} |")
+        diag = r.detail[:140] if r.verdict in ("bad", "other") and r.detail != r.signature else ""
+        lines.append(f"| {r.release} | {r.verdict}{mark} | {want or '-'} | {_cell(detail)} | {_cell(diag)} |")
     lines += ["", f"**{summary_line(b.to_json())}**", ""]
+    return lines
+
+
+def summary_table(results: list[dict[str, Any]]) -> list[str]:
+    """Markdown: one row per bisection (finding, family, first bad, last bad, fixed in, newest)."""
+    lines = ["| finding | family | first bad | last bad | fixed in | newest release tried | differs from corpus |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        judged = [x for x in r["releases"] if x["verdict"] in ("bad", "ok", "other")]
+        newest = f"{judged[-1]['release']}: {judged[-1]['verdict']}" if judged else "-"
+        name = Path(r["target"]).stem if r["target"].endswith(".json") else r["target"]
+        lines.append(f"| {name} | {r['family']} | {r['first_bad'] or '-'} | {r['last_bad'] or '-'} | "
+                     f"{r['fixed_in'] or '-'} | {newest} | {len(r.get('surprises', [])) or ''} |")
     return lines

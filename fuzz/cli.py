@@ -554,7 +554,7 @@ def _bisect_command(args: argparse.Namespace, t: Any) -> str:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from fuzz.bisect import judge, markdown, render, run_releases, select_releases, surprises
+    from fuzz.bisect import judge, markdown, render, run_releases, select_releases, summary_table, surprises
 
     targets = [t for what in args.finding for t in _bisect_targets(args, what)]
 
@@ -568,6 +568,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         return False
 
     results: list[dict[str, Any]] = []
+    sections: list[str] = []
     with stdout_to_stderr(args.json or args.markdown) as out:
         for t in targets:
             arch = args.arch or t.arch
@@ -583,12 +584,14 @@ def cmd_bisect(args: argparse.Namespace) -> int:
                     with Store(default_db(args.db), create=False) as store:
                         store.save_bisection(t.finding.id, b.to_json())
                 if args.markdown:
-                    print("\n".join(markdown(t, b, _bisect_command(args, t))), file=out)
+                    sections += markdown(t, b, _bisect_command(args, t))
                 elif not args.json:
                     print(render(b, f"bisect of {t.label} on {t.family}: {sig[:100]}"), file=out)
                     for line in result["surprises"]:
                         print(f"  differs from the corpus file: {line}", file=out)
                     print(file=out)
+        if args.markdown:
+            print("\n".join([*summary_table(results), "", *sections]), file=out)
         if args.json:
             # One bisection: its fields at the top level too, so scripts need not dig.
             emit_json(out, {"command": "bisect", **(results[0] if len(results) == 1 else {}),
