@@ -71,6 +71,13 @@ def test_bisection_is_kept_in_the_store_and_shown(tmp_path: Path, capsys: pytest
     assert rc == 0 and "fixed in 3.2.0rc4" in out
     rc, out, _ = run_main(["show", "1", "--db", str(db)], capsys)
     assert "releases:  ascend: first bad 3.2.0rc2" in out
+    rc, _, err = run_main(["report", "1", "--db", str(db), "--out", str(tmp_path / "r")], capsys)
+    assert rc == 0, err
+    readme = (tmp_path / "r" / "README.md").read_text()
+    assert "## Releases" in readme and "| 3.2.0rc2 | bad |" in readme and "| 3.2.0rc4 | ok |" in readme
+    rc, _, err = run_main(["report", "--campaign", "--db", str(db), "--out", str(tmp_path / "c.html")], capsys)
+    assert rc == 0, err
+    assert "ascend: first bad 3.2.0rc2, last bad 3.2.0rc2; fixed in 3.2.0rc4" in (tmp_path / "c.html").read_text()
 
 
 def test_summary_tells_other_failures_from_fixes() -> None:
