@@ -30,6 +30,7 @@ class ReleaseVerdict:
     kind: str = ""
     signature: str = ""
     detail: str = ""
+    diag: str = ""  # the compiler's first error line, when the message has one (see diagnostic())
 
 
 @dataclass
@@ -121,27 +122,33 @@ class ReleaseRun:
     kind: str = ""
     signature: str = ""
     detail: str = ""
+    diag: str = ""
 
 
-def _run_one(case: Any, rel: str, name: str, timeout: float, say: Callable[[str], None]) -> ReleaseRun:
+def _run_release(cases: list[Any], rel: str, name: str, timeout: float,
+                 say: Callable[[str], None]) -> list[ReleaseRun]:
+    """Every case on one release, through one pipeline (one worker start per release, not per case)."""
     from fuzz.pipeline import Pipeline
 
-    say(f"bisect: {name} ...")
+    say(f"bisect: {name} ({len(cases)} case(s)) ...")
     try:
         pipe = Pipeline([name], timeout)
     except Exception as e:  # an env that fails to start is reported, not fatal
-        return ReleaseRun(rel, name, "harness", detail=f"{type(e).__name__}: {e}"[:300])
+        return [ReleaseRun(rel, name, "harness", detail=f"{type(e).__name__}: {e}"[:300]) for _ in cases]
     try:
-        run = pipe.run(case)
+        return [_outcome(pipe.run(case), rel, name) for case in cases]
     finally:
         pipe.close()
+
+
+def _outcome(run: Any, rel: str, name: str) -> ReleaseRun:
     if not run.valid:
         return ReleaseRun(rel, name, "invalid", detail=run.reason)
     rec = next((r for r in run.records if r.origin != "cross"), None)
     if rec is None:
         return ReleaseRun(rel, name, "harness", detail="no outcome")
     return ReleaseRun(rel, name, "harness" if rec.origin == "harness" else "ran", rec.kind, rec.signature,
-                      diagnostic(rec.message) or rec.message[:300])
+                      rec.message[:300], diagnostic(rec.message))
 
 
 def diagnostic(message: str) -> str:
@@ -158,7 +165,14 @@ def diagnostic(message: str) -> str:
 def run_releases(case: Any, family: str, releases: list[str], arch: str | None, timeout: float,
                  install: Callable[[list[str]], bool], jobs: int = 1,
                  log: Callable[[str], None] | None = None) -> list[ReleaseRun]:
-    """Run `case` once on family@release for each release, oldest first.
+    """Run `case` once on family@release for each release, oldest first."""
+    return run_many([case], family, releases, arch, timeout, install, jobs, log)[0]
+
+
+def run_many(cases: list[Any], family: str, releases: list[str], arch: str | None, timeout: float,
+             install: Callable[[list[str]], bool], jobs: int = 1,
+             log: Callable[[str], None] | None = None) -> list[list[ReleaseRun]]:
+    """Run each case once on family@release for each release: per case, its runs oldest first.
 
     `install(names)` is asked once with the backends whose env is missing; True builds them, one
     at a time (downloads are network-bound), before `jobs` releases run side by side."""
@@ -185,8 +199,8 @@ def run_releases(case: Any, family: str, releases: list[str], arch: str | None, 
     todo = [(r, n) for r, n in zip(releases, names) if n not in skipped]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = dict(zip([n for _, n in todo],
-                        pool.map(lambda rn: _run_one(case, rn[0], rn[1], timeout, say), todo)))
-    return [skipped.get(n) or done[n] for n in names]
+                        pool.map(lambda rn: _run_release(cases, rn[0], rn[1], timeout, say), todo)))
+    return [[skipped[n] if n in skipped else done[n][i] for n in names] for i in range(len(cases))]
 
 
 def judge(runs: list[ReleaseRun], signature: str, family: str) -> Bisection:
@@ -198,11 +212,11 @@ def judge(runs: list[ReleaseRun], signature: str, family: str) -> Bisection:
         elif r.kind == "unsupported":
             rows.append(ReleaseVerdict(r.release, r.backend, "unsupported", r.kind, "", r.detail))
         elif r.signature == signature:
-            rows.append(ReleaseVerdict(r.release, r.backend, "bad", r.kind, r.signature, r.detail))
+            rows.append(ReleaseVerdict(r.release, r.backend, "bad", r.kind, r.signature, r.detail, r.diag))
         elif r.kind == "ok":
             rows.append(ReleaseVerdict(r.release, r.backend, "ok", "ok"))
         else:
-            rows.append(ReleaseVerdict(r.release, r.backend, "other", r.kind, r.signature, r.detail))
+            rows.append(ReleaseVerdict(r.release, r.backend, "other", r.kind, r.signature, r.detail, r.diag))
     return Bisection(family, signature, rows)
 
 
@@ -333,7 +347,7 @@ def markdown(t: Target, b: Bisection, command: str) -> list[str]:
             else ""
         detail = f"{r.kind}: {r.signature[:110]}" if r.verdict == "other" else (
             r.detail[:110] if r.verdict not in ("bad", "ok") else "")
-        diag = r.detail[:140] if r.verdict in ("bad", "other") and r.detail != r.signature else ""
+        diag = r.diag[:140]
         lines.append(f"| {r.release} | {r.verdict}{mark} | {want or '-'} | {_cell(detail)} | {_cell(diag)} |")
     lines += ["", f"**{summary_line(b.to_json())}**", ""]
     return lines

@@ -554,7 +554,7 @@ def _bisect_command(args: argparse.Namespace, t: Any) -> str:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from fuzz.bisect import judge, markdown, render, run_releases, select_releases, summary_table, surprises
+    from fuzz.bisect import judge, markdown, render, run_many, select_releases, summary_table, surprises
 
     targets = [t for what in args.finding for t in _bisect_targets(args, what)]
 
@@ -568,30 +568,33 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         return False
 
     results: list[dict[str, Any]] = []
-    sections: list[str] = []
-    with stdout_to_stderr(args.json or args.markdown) as out:
-        for t in targets:
-            arch = args.arch or t.arch
-            releases = select_releases(t.family, args.releases)
-            runs = run_releases(t.case, t.family, releases, arch, args.timeout, install, args.jobs)
-            for sig in t.signatures:
-                b = judge(runs, sig, t.family)
-                result = {"target": t.label, **b.to_json(), "surprises": surprises(b, t.expected)}
-                results.append(result)
-                if t.finding is not None:
-                    from fuzz.store import Store
+    # Targets of one family and arch share a worker per release: one start per release, not per case.
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for t in targets:
+        groups.setdefault((t.family, args.arch or t.arch), []).append(t)
+    with stdout_to_stderr(args.json) as out:
+        for (family, arch), group in groups.items():
+            releases = select_releases(family, args.releases)
+            runs = run_many([t.case for t in group], family, releases, arch, args.timeout, install, args.jobs)
+            for t, t_runs in zip(group, runs):
+                for sig in t.signatures:
+                    b = judge(t_runs, sig, family)
+                    result = {"target": t.label, **b.to_json(), "surprises": surprises(b, t.expected)}
+                    results.append(result)
+                    if t.finding is not None:
+                        from fuzz.store import Store
 
-                    with Store(default_db(args.db), create=False) as store:
-                        store.save_bisection(t.finding.id, b.to_json())
-                if args.markdown:
-                    sections += markdown(t, b, _bisect_command(args, t))
-                elif not args.json:
-                    print(render(b, f"bisect of {t.label} on {t.family}: {sig[:100]}"), file=out)
-                    for line in result["surprises"]:
-                        print(f"  differs from the corpus file: {line}", file=out)
-                    print(file=out)
+                        with Store(default_db(args.db), create=False) as store:
+                            store.save_bisection(t.finding.id, b.to_json())
+                    if args.markdown:  # streamed: a long run that is stopped keeps what it finished
+                        print("\n".join(markdown(t, b, _bisect_command(args, t))), file=out, flush=True)
+                    elif not args.json:
+                        print(render(b, f"bisect of {t.label} on {family}: {sig[:100]}"), file=out)
+                        for line in result["surprises"]:
+                            print(f"  differs from the corpus file: {line}", file=out)
+                        print(file=out, flush=True)
         if args.markdown:
-            print("\n".join([*summary_table(results), "", *sections]), file=out)
+            print("\n".join(["## Summary", "", *summary_table(results)]), file=out)
         if args.json:
             # One bisection: its fields at the top level too, so scripts need not dig.
             emit_json(out, {"command": "bisect", **(results[0] if len(results) == 1 else {}),
