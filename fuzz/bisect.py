@@ -156,10 +156,31 @@ def diagnostic(message: str) -> str:
     exception such as `PassManager::run failed`, which a signature's head does not show."""
     from oracles.signature import normalise
 
-    for line in message.splitlines()[1:]:
-        if re.search(r"error:|Assertion|LLVM ERROR", line):
+    lines = message.splitlines()
+    for i, line in enumerate(lines[1:], 1):
+        if re.fullmatch(r"\s*\^\s*", line) and i + 1 < len(lines):  # a frontend error: the line after the caret
+            return normalise(lines[i + 1])[:200]
+        if re.search(r"error:|Assertion|LLVM ERROR", line) and not line.startswith("Fatal Python error"):
             return re.sub(r'^loc\(.*?\):\s*', "", normalise(line))[:200]
     return ""
+
+
+# The same failure worded differently by different releases: triton 3.0/3.1 end ptxas's message
+# with a colon, 3.3 and later raise PTXASError where 3.2 raised RuntimeError. Judged alike, so a
+# ptxas rejection that every release shares is not split into three findings by its wrapper.
+_RELEASE_WORDING = [(re.compile(r"^PTXASError: PTXAS error: "), "RuntimeError: "), (re.compile(r":$"), "")]
+
+
+def canonical(signature: str) -> str:
+    parts = signature.split("|")
+    if len(parts) > 3:
+        for pat, rep in _RELEASE_WORDING:
+            parts[3] = pat.sub(rep, parts[3])
+    return "|".join(parts)
+
+
+def same_failure(a: str, b: str) -> bool:
+    return a == b or canonical(a) == canonical(b)
 
 
 def run_releases(case: Any, family: str, releases: list[str], arch: str | None, timeout: float,
@@ -211,7 +232,7 @@ def judge(runs: list[ReleaseRun], signature: str, family: str) -> Bisection:
             rows.append(ReleaseVerdict(r.release, r.backend, r.status, r.kind, r.signature, r.detail))
         elif r.kind == "unsupported":
             rows.append(ReleaseVerdict(r.release, r.backend, "unsupported", r.kind, "", r.detail))
-        elif r.signature == signature:
+        elif r.signature and same_failure(r.signature, signature):
             rows.append(ReleaseVerdict(r.release, r.backend, "bad", r.kind, r.signature, r.detail, r.diag))
         elif r.kind == "ok":
             rows.append(ReleaseVerdict(r.release, r.backend, "ok", "ok"))
@@ -301,9 +322,11 @@ def corpus_targets(entry: Any, family: str | None) -> list[Target]:
     out = []
     for fam, items in by_family.items():
         items.sort(key=lambda t: release_key(t[0]))
-        sigs = list(dict.fromkeys(s for _, _, s in items))
+        sigs: dict[str, str] = {}  # canonical -> the oldest release's wording, oldest first
+        for _, _, sig in items:
+            sigs.setdefault(canonical(sig), sig)
         arch = next((a for _, a, _ in items if a), None)
-        out.append(Target(str(entry.path), entry.case, fam, arch, sigs, entry.expected, entry.note))
+        out.append(Target(str(entry.path), entry.case, fam, arch, list(sigs.values()), entry.expected, entry.note))
     return out
 
 
@@ -316,7 +339,7 @@ def expected_verdict(expected: dict[str, dict[str, str]], family: str, release: 
                 return "ok"
             if e["kind"] == "unsupported":
                 return "unsupported"
-            return "bad" if e.get("signature") == signature else "other"
+            return "bad" if same_failure(e.get("signature", ""), signature) else "other"
     return ""
 
 
@@ -345,8 +368,10 @@ def markdown(t: Target, b: Bisection, command: str) -> list[str]:
         want = expected_verdict(t.expected, b.family, r.release, b.signature)
         mark = " (differs)" if want and r.verdict in ("bad", "ok", "other", "unsupported") and r.verdict != want \
             else ""
+        worded = (r.signature.split("|") + [""] * 4)[3][:90]
         detail = f"{r.kind}: {r.signature[:110]}" if r.verdict == "other" else (
-            r.detail[:110] if r.verdict not in ("bad", "ok") else "")
+            f"same failure, worded `{worded}`" if r.verdict == "bad" and r.signature != b.signature
+            else r.detail[:110] if r.verdict not in ("bad", "ok") else "")
         diag = r.diag[:140]
         lines.append(f"| {r.release} | {r.verdict}{mark} | {want or '-'} | {_cell(detail)} | {_cell(diag)} |")
     lines += ["", f"**{summary_line(b.to_json())}**", ""]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.bisect import Bisection, ReleaseVerdict, corpus_targets, select_releases, surprises
+from fuzz.bisect import Bisection, ReleaseVerdict, corpus_targets, diagnostic, same_failure, select_releases, surprises
 from fuzz.corpus import load_file
 from fuzz.records import CaseRecord, OutcomeRecord
 from fuzz.store import Store
@@ -95,3 +95,24 @@ def test_release_ranges() -> None:
     assert select_releases("cuda", "3.7.0..3.8.0") == ["3.7.0", "3.7.1", "3.8.0"]
     assert select_releases("ascend", None) == ["3.2.0rc2", "3.2.0rc4", "3.2.0"]
     assert select_releases("interpreter", "3.9.0,3.2.0") == ["3.2.0", "3.9.0"]
+
+
+def test_release_wording_of_one_failure_is_judged_alike() -> None:
+    """ptxas rejecting the same PTX reads differently in 3.0/3.1, 3.2 and 3.3+ (corpus a67c80c9)."""
+    old, mid, new = ("cuda|internal-error|compile|RuntimeError: Internal Triton PTX codegen error:|",
+                     "cuda|internal-error|compile|RuntimeError: Internal Triton PTX codegen error|",
+                     "cuda|internal-error|compile|PTXASError: PTXAS error: Internal Triton PTX codegen error|")
+    assert same_failure(old, mid) and same_failure(mid, new)
+    assert not same_failure(mid, "cuda|internal-error|compile|RuntimeError: PassManager::run failed|")
+    (t,) = corpus_targets(load_file(REPO / "corpus" / "a67c80c929e074f8.json"), "cuda")
+    assert t.signatures == [mid]  # one finding, not one per wording
+
+
+def test_diagnostic_behind_a_generic_error() -> None:
+    msg = ("RuntimeError: PassManager::run failed\nloc(\"k.py\":5:57): error: 'llvm.fcmp' op operand #0 must be "
+           "floating point LLVM type, but got 'i16'")
+    assert diagnostic(msg).startswith("error: 'llvm.fcmp' op operand #N")
+    assert diagnostic("CompilationError: at 2:43:\ndef k():\n    ^\n`other` cannot be provided without `mask`") == (
+        "`other` cannot be provided without `mask`")
+    assert diagnostic("SIGABRT: x\nFatal Python error: Aborted\npython: A.cpp:3: f(): Assertion `x' failed.") == (
+        "python: A.cpp:N: f(): Assertion `x' failed.")
