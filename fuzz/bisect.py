@@ -160,8 +160,12 @@ def diagnostic(message: str) -> str:
     for i, line in enumerate(lines[1:], 1):
         if re.fullmatch(r"\s*\^\s*", line) and i + 1 < len(lines):  # a frontend error: the line after the caret
             return normalise(lines[i + 1])[:200]
-        if re.search(r"error:|Assertion|LLVM ERROR", line) and not line.startswith("Fatal Python error"):
-            return re.sub(r'^loc\(.*?\):\s*', "", normalise(line))[:200]
+        if "Failures have been detected while processing an MLIR pass pipeline" in line:
+            continue  # the pass manager's wrapper, not the error
+        if "error:" in line and not line.startswith("Fatal Python error"):
+            return normalise(line[line.index("error:"):])[:200]  # without the location prefix
+        if re.search(r"Assertion|LLVM ERROR", line):
+            return normalise(line)[:200]
     return ""
 
 

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
     su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2,"
-                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0",
+                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0,cuda@3.0.0",
                     help="backends to prepare (default: every backend the test suite uses)")
     su.add_argument("--system", action="store_true",
                     help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")

@@ -112,6 +112,9 @@ def test_diagnostic_behind_a_generic_error() -> None:
     msg = ("RuntimeError: PassManager::run failed\nloc(\"k.py\":5:57): error: 'llvm.fcmp' op operand #0 must be "
            "floating point LLVM type, but got 'i16'")
     assert diagnostic(msg).startswith("error: 'llvm.fcmp' op operand #N")
+    assert diagnostic("RuntimeError: PassManager::run failed\nk.py:1:2: error: Failures have been detected while "
+                      "processing an MLIR pass pipeline\nk.py:3:4: error: 'tt.scan' op type mismatch") == (
+        "error: 'tt.scan' op type mismatch")
     assert diagnostic("CompilationError: at 2:43:\ndef k():\n    ^\n`other` cannot be provided without `mask`") == (
         "`other` cannot be provided without `mask`")
     assert diagnostic("SIGABRT: x\nFatal Python error: Aborted\npython: A.cpp:3: f(): Assertion `x' failed.") == (
