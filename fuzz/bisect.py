@@ -159,7 +159,8 @@ def diagnostic(message: str) -> str:
     lines = message.splitlines()
     for i, line in enumerate(lines[1:], 1):
         if re.fullmatch(r"\s*\^\s*", line) and i + 1 < len(lines):  # a frontend error: the line after the caret
-            return normalise(lines[i + 1])[:200]
+            after = lines[i + 1]
+            return normalise(after[after.index("error:"):] if "error:" in after else after)[:200]
         if "Failures have been detected while processing an MLIR pass pipeline" in line:
             continue  # the pass manager's wrapper, not the error
         if "error:" in line and not line.startswith("Fatal Python error"):

@@ -117,5 +117,7 @@ def test_diagnostic_behind_a_generic_error() -> None:
         "error: 'tt.scan' op type mismatch")
     assert diagnostic("CompilationError: at 2:43:\ndef k():\n    ^\n`other` cannot be provided without `mask`") == (
         "`other` cannot be provided without `mask`")
+    assert diagnostic("CompilationError: at 1:2:\n    ^\nloc(\"k.py\":3:4): error: 'tt.scan' op type mismatch") == (
+        "error: 'tt.scan' op type mismatch")
     assert diagnostic("SIGABRT: x\nFatal Python error: Aborted\npython: A.cpp:3: f(): Assertion `x' failed.") == (
         "python: A.cpp:N: f(): Assertion `x' failed.")
