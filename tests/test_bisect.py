@@ -121,3 +121,12 @@ def test_diagnostic_behind_a_generic_error() -> None:
         "error: 'tt.scan' op type mismatch")
     assert diagnostic("SIGABRT: x\nFatal Python error: Aborted\npython: A.cpp:3: f(): Assertion `x' failed.") == (
         "python: A.cpp:N: f(): Assertion `x' failed.")
+
+
+def test_a_bad_corpus_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    doc = json.loads(LOOP_TYPEERROR.read_text())
+    doc["case"]["source"] += "import os\n"  # a stored source that is not its spec's rendering is never run
+    bad.write_text(json.dumps(doc))
+    rc, out, err = run_main(["bisect", str(bad), "--yes"], capsys)
+    assert rc == 2 and out == "" and "stored source differs" in err and len(err.strip().splitlines()) == 1
