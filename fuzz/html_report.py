@@ -80,15 +80,10 @@ def collect(store: Store, campaign: int | None) -> CampaignData:
     d = CampaignData(str(store.path), camps)
     if not ids:
         return d
-    qmarks = ",".join("?" * len(ids))
-    rows = store.db.execute(
-        f"SELECT campaign, idx, created, validity, features FROM cases WHERE campaign IN ({qmarks})"
-        " ORDER BY campaign, created, idx", ids).fetchall()
+    rows = store.case_timeline(ids)
     first_sig: dict[tuple[int, int], set[str]] = defaultdict(set)
     seen_sigs: set[str] = set()
-    for camp, idx, sig in store.db.execute(
-            f"SELECT o.campaign, o.idx, o.signature FROM outcomes o JOIN findings f ON f.signature = o.signature"
-            f" WHERE o.campaign IN ({qmarks}) ORDER BY o.id", ids):
+    for camp, idx, sig in store.finding_outcomes(ids):
         first_sig[(camp, idx)].add(sig)
     offset, last_camp, camp_start, last_t = 0.0, None, 0.0, 0.0
     feats: dict[str, int] = defaultdict(int)
@@ -118,9 +113,7 @@ def collect(store: Store, campaign: int | None) -> CampaignData:
     d.features = {f: feats.get(f, 0) for f in dict.fromkeys(known + sorted(feats))}
     thr: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
     kinds_seen: set[str] = set()
-    for backend, kind, stage, origin, n, cs, rs, ws in store.db.execute(
-            f"SELECT backend, kind, stage, origin, COUNT(*), SUM(compile_s), SUM(run_s), SUM(wall_s) FROM outcomes"
-            f" WHERE campaign IN ({qmarks}) GROUP BY backend, kind, stage, origin", ids):
+    for backend, kind, stage, origin, n, cs, rs, ws in store.outcome_totals(ids):
         if origin == "harness":
             kind = "harness"
         d.outcomes[(backend, kind)] = d.outcomes.get((backend, kind), 0) + n

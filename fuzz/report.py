@@ -108,21 +108,6 @@ class FindingReport:
 # loading
 
 
-def stored_reduced_case(store: Store, f: Finding) -> tuple[dict[str, Any] | None, str]:
-    """The reducer's minimal case for `f`, whichever column/field the store keeps it in."""
-    attr = getattr(f, "reduced_case_json", None) or getattr(f, "reduced_json", None)
-    if isinstance(attr, dict):
-        return attr, str(getattr(f, "reduce_summary", "") or "")
-    cols = {r[1] for r in store.db.execute("PRAGMA table_info(findings)")}
-    for col in ("reduced_case_json", "reduced_json"):
-        if col in cols:
-            summ = ", reduce_summary" if "reduce_summary" in cols else ", ''"
-            row = store.db.execute(f"SELECT {col}{summ} FROM findings WHERE id = ?", (f.id,)).fetchone()
-            if row and row[0]:
-                return json.loads(row[0]), str(row[1] or "")
-    return None, ""
-
-
 _VERSION_PROBE = """
 import json, platform
 from importlib import metadata
@@ -279,7 +264,7 @@ def build_report(store: Store, key: str, timeout: float | None = None, also: lis
     timeout = timeout or float(cfg_json.get("timeout", 60.0))
     if f.kind == "timeout":
         timeout = min(timeout, 10.0)
-    reduced_json, summary = stored_reduced_case(store, f)
+    reduced_json, summary = store.reduced(f.signature)
     original_json = f.case_json or (store.case_row(f.first_campaign, f.first_case) or {}).get("case")
     if reduced_json is None and original_json is None:
         raise ReportError(f"finding #{f.id} has no stored case (neither reduced nor original)")
@@ -331,8 +316,7 @@ def _finish_report(store: Store, f: Finding, attempts: list[FindingReport], conf
     if rep.result is not None:
         rep.result.versions = {**env_versions(config), **rep.result.versions}
     rep.releases = store.bisections(f.id).get(f.id, [])
-    rep.seen_on = sorted({r[0] for r in store.db.execute(
-        "SELECT DISTINCT backend FROM outcomes WHERE signature = ?", (f.signature,))})
+    rep.seen_on = store.affected_backends(f.signature)
     return rep
 
 

@@ -445,6 +445,27 @@ class Store:
             "SELECT DISTINCT backend FROM outcomes WHERE signature = ? ORDER BY backend", (signature,))]
 
     # ---- reading --------------------------------------------------------------------------
+    def case_timeline(self, campaigns: list[int]) -> list[tuple[int, int, str, str, str]]:
+        """(campaign, idx, created, validity, features JSON) of every case, in commit order."""
+        q = ",".join("?" * len(campaigns))
+        return self.db.execute(
+            f"SELECT campaign, idx, created, validity, features FROM cases WHERE campaign IN ({q})"
+            " ORDER BY campaign, created, idx", campaigns).fetchall()
+
+    def finding_outcomes(self, campaigns: list[int]) -> list[tuple[int, int, str]]:
+        """(campaign, idx, signature) of every outcome that is a finding, in record order."""
+        q = ",".join("?" * len(campaigns))
+        return self.db.execute(
+            f"SELECT o.campaign, o.idx, o.signature FROM outcomes o JOIN findings f ON f.signature = o.signature"
+            f" WHERE o.campaign IN ({q}) ORDER BY o.id", campaigns).fetchall()
+
+    def outcome_totals(self, campaigns: list[int]) -> list[tuple[str, str, str, str, int, float, float, float]]:
+        """Per (backend, kind, stage, origin): outcomes and summed compile, run and wall seconds."""
+        q = ",".join("?" * len(campaigns))
+        return self.db.execute(
+            f"SELECT backend, kind, stage, origin, COUNT(*), SUM(compile_s), SUM(run_s), SUM(wall_s) FROM outcomes"
+            f" WHERE campaign IN ({q}) GROUP BY backend, kind, stage, origin", campaigns).fetchall()
+
     def known_signatures(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT signature FROM findings")}
 

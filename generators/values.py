@@ -16,6 +16,8 @@ from generators import spec as S
 INT_LIMIT = {"int8": 100, "int16": 30000, "int32": 2**30, "int64": 2**40}
 FLOAT_LIMIT = {"fp32": 1e6, "fp16": 2000.0, "bf16": 2000.0, "fp64": 1e6}
 MANTISSA_BITS = {"fp32": 24, "fp16": 11, "bf16": 8, "fp64": 53}
+# Binary places below 1 a normal value of the dtype can hold (2**-MIN_EXP is its smallest normal).
+MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126, "fp64": 1022}
 
 
 @dataclass

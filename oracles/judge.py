@@ -26,6 +26,12 @@ INTERNAL_TEXT = re.compile(r"PLEASE submit a bug report|Assertion .* failed|Stac
                            r"|" + "|".join(INTERNAL_EXC))
 
 
+# A frontend's own dtype/feature support check: a deliberate diagnostic (rejects-valid), even when
+# raised as a ValueError/TypeError ("tt.sort only supports int8, ... but got int32").
+SUPPORT_TEXT = re.compile(r"does not support \S+\. All support|only supports? .* but got|Expected dtype \[.*\] but got"
+                          r"|is unsupported on Ascend|is not yet supported")
+
+
 RUNTIME_FAULT = re.compile(r"CUDA error|misaligned address|illegal memory access|illegal instruction"
                            r"|unspecified launch failure|HIP error|hipError", re.I)
 
@@ -46,9 +52,42 @@ def signal_name(sig: int | None) -> str:
 
 def classify_error(exc_type: str, text: str) -> str:
     """internal-error for compiler bugs that show as exceptions, rejects-valid for diagnostics."""
+    if SUPPORT_TEXT.search(text or "") and not re.search(r"Assertion|Stack dump|LLVM ERROR", text or ""):
+        return "rejects-valid"
     if exc_type in INTERNAL_EXC or INTERNAL_TEXT.search(text or ""):
         return "internal-error"
     return "rejects-valid"
+
+
+_CAUSE_SPLIT = "The above exception was the direct cause of the following exception:"
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception))\b:?\s*(.*)$")
+_FRAME_LINE = re.compile(r'File "([^"]+)", line \d+, in (\w+)')
+
+
+def compilation_cause(traceback: str, message: str) -> tuple[str, str]:
+    """(exception type, 'file:function: message') behind a Triton CompilationError, whose own
+    line is only the source position ("at 4:29:"): the chained exception if there is one,
+    else the text after the caret line. ("", "") when neither says more."""
+    parts = (traceback or "").split(_CAUSE_SPLIT)
+    for block in reversed(parts[:-1]):  # innermost cause last: skip CompilationErrors of helpers
+        lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+        exc = next((m for m in map(_EXC_LINE.match, reversed(lines)) if m), None)
+        if exc is None:
+            continue
+        name = exc.group(1).rsplit(".", 1)[-1]
+        if name == "CompilationError":
+            message = "\n".join(lines[lines.index(exc.group(0)):])  # its caret text, if no deeper cause
+            continue
+        frames = _FRAME_LINE.findall(block)
+        where = f"{frames[-1][0].rsplit('/', 1)[-1]}:{frames[-1][1]}: " if frames else ""
+        return name, f"{where}{name}: {exc.group(2)}".rstrip(": ")
+    lines = (message or "").splitlines()
+    carets = [i for i, ln in enumerate(lines) if ln.strip() and set(ln.strip()) == {"^"}]
+    if carets:
+        rest = " ".join(ln.strip() for ln in lines[carets[-1] + 1:] if ln.strip())
+        if rest:
+            return "", rest
+    return "", ""
 
 
 def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome:
@@ -78,7 +117,15 @@ def judge(case: KernelCase, ref: Reference | None, result: RunResult) -> Outcome
         else:
             kind = classify_error(result.exc_type, text)
         head = f"{result.exc_type}: {text}" if result.exc_type else text
-        return Outcome(result.backend, kind, stage, head[:4000], make_signature(fam, kind, stage, head),
+        sig_text = head
+        if result.exc_type == "CompilationError":  # its own line is a source position only
+            cause_exc, cause = compilation_cause(result.traceback, result.message)
+            if cause_exc in INTERNAL_EXC and kind not in ("crash", "oob-read", "oob-write") \
+                    and not SUPPORT_TEXT.search(cause):
+                kind = "internal-error"  # a frontend assert or TypeError behind the position
+            if cause:
+                sig_text = f"CompilationError: {cause}"
+        return Outcome(result.backend, kind, stage, head[:4000], make_signature(fam, kind, stage, sig_text),
                        {"exc_type": result.exc_type})
     if not result.executed:
         return Outcome(result.backend, "ok", "compile")

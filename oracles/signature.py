@@ -23,6 +23,7 @@ _NORMALISE = [
     (re.compile(r"\b\d+x\d+(x\d+)*\b"), "?x?"),
     (re.compile(r"\b\d+\b"), "N"),
     (re.compile(r"k_[0-9a-f]{16}"), "k_?"),
+    (re.compile(r"helper_\d+"), "helper_N"),  # generated jit-helper names
     (re.compile(r"\b(\d+|N) bytes\b"), "N bytes"),
     (re.compile(r"buffer '\w+'"), "buffer ?"),  # one guard-page bug, whichever buffer it hits
     (re.compile(r"\b([ifu])(8|16|32|64)\b"), r"\1N"),  # i32 vs i64 of the same crash
@@ -71,8 +72,30 @@ def head_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+# A wrapper's generic line hides the tool's own diagnostic: "PTXAS error: Internal Triton PTX codegen
+# error" covers every ptxas rejection, "triton-adapter-opt exited 1" every adapter rejection. The
+# detail (ptxas' `x.ptx, line 49; error : Modifier ...`, MLIR's `k.py:6:0: error: 'func.return' op
+# ...`) joins the head, so two bugs behind one wrapper line are two findings.
+_WRAPPER_HEAD = re.compile(r"(exited \d+|Internal Triton PTX codegen error)\s*$")
+_TOOL_DETAIL = (re.compile(r";\s*error\s*:\s*(.+)$", re.M), re.compile(r"\berror:\s*(.+)$", re.M))
+
+
+def _detail(text: str, head: str) -> str:
+    if not _WRAPPER_HEAD.search(head):
+        return ""
+    for pat in _TOOL_DETAIL:
+        m = pat.search(text)
+        if m and m.group(1).strip() and m.group(1).strip() not in head:
+            return normalise(m.group(1))[:120]
+    return ""
+
+
 def make_signature(family: str, kind: str, stage: str, text: str = "", extra: str = "") -> str:
-    head = normalise(head_line(text))[:160] if text else ""
+    raw = head_line(text) if text else ""
+    head = normalise(raw)[:160]
+    detail = _detail(text, raw) if text else ""
+    if detail:
+        head = f"{head} / {detail}"
     fr = ">".join(frames(text)) if text else ""
     parts = [family, kind, stage, head, fr]
     if extra:

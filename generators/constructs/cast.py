@@ -39,6 +39,10 @@ class Cast(Construct):
         x = tc.ty(n["x"])
         if x.ptr:
             raise S.SpecError("cast of a pointer")
+        floats = (*S.FLOAT_DTYPES, "fp64", *S.FP8_DTYPES)
+        if (x.dtype in S.FP8_DTYPES or n["dt"] in S.FP8_DTYPES) and not (x.dtype in floats and n["dt"] in floats):
+            # Triton's frontend: "cannot cast fp8e4nv[...] to <..., int32>" (fp8 converts to floats only)
+            raise S.SpecError(f"cast between {x.dtype} and {n['dt']}: fp8 converts to and from floats only")
         return S.Ty(n["dt"], x.shape)
 
     def render(self, n: Node, r: Any) -> str:

@@ -89,6 +89,7 @@ class DotX(Construct):
         "dot_fp64": {"triton-ascend": "triton-ascend is triton-3.2-based: its tl.dot refuses float64"},
         # Triton refuses fp8e4nv below sm_89 ("type fp8e4nv not supported in this architecture").
         "dot_fp8": {"cuda:sm_80": "fp8e4nv needs sm_89 or later",
+                    "triton-ascend": "the NPU backend has no fp8 types (see fp8_cast)",
                     # measured on 3.9.0: the interpreter multiplies fp8's uint8 storage bits (a kernel
                     # whose reference gives 35 gives 16800), as it does for bf16
                     "interpreter": "the Triton interpreter computes fp8 dots on their uint8 storage"},

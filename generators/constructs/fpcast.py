@@ -110,6 +110,9 @@ class FpCast(Construct):
     features = ("fp8_cast", "downcast_rtz")
     knobs = ("fp8_cast", "downcast_rtz", "dtype_fp64")
     feature_lacks = {"fp8_cast": {"cuda:sm_80": "fp8e4nv needs sm_89 or later",
+                                  # measured by bench/ascend_constructs.py: 3.2.0 and rc4 'unexpected type
+                                  # fp8', rc2 'NPUOptions has no attribute supported_fp8_dtypes'
+                                  "triton-ascend": "the NPU backend has no fp8 types",
                                   # seen on 3.9.0: x.to(fp8e4nv).to(fp16) differs from the reference's
                                   # RNE on the interpreter only (its fp8 is uint8 storage); kept out of
                                   # its profile until the conversion is checked against a GPU

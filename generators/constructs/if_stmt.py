@@ -174,6 +174,9 @@ def dead_division(g: Any, stmts: list[S.Stmt], zero: S.Expr) -> list[S.Stmt]:
         dt = store_dtype(g, st) or "int32"
         if dt in ("int32", "int64"):
             return {**st, "val": S.bin_("//", st["val"], zero)}
+        if dt in S.FP8_DTYPES:  # fp8 converts to and from floats only
+            q = S.bin_("//", S.cast(S.cast(st["val"], "fp32"), "int32"), zero)
+            return {**st, "val": S.cast(S.cast(q, "fp32"), dt)}
         return {**st, "val": S.cast(S.bin_("//", S.cast(st["val"], "int32"), zero), dt)}
     return map_stores(stmts, div)
 

@@ -35,12 +35,11 @@ from generators.constructs.examples import unary_case
 from generators.geometry import place
 from generators.numerics import INT_RANGE, MAX_FINITE, TINY, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val, overflow_guard
-from generators.values import MANTISSA_BITS, TV, both_q, exact_q, limit
+from generators.values import MANTISSA_BITS, MIN_EXP, TV, both_q, exact_q, limit
 
 REDUCE_COMBINES = tuple(c.name for c in COMBINES.values() if c.reduce_ok)
 VALUE_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES
 SIG_BITS = MANTISSA_BITS  # significand bits per float dtype (one table: generators.values)
-MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126}
 
 
 def reduce_fn(combine: str, x: Node, axis: int, keep_dims: bool | None = None, y: Node | None = None,

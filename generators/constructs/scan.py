@@ -34,7 +34,7 @@ from generators.constructs.base import (
 from generators.constructs.examples import unary_case
 from generators.numerics import INT_RANGE, MAX_FINITE, TINY, UNIT_ROUNDOFF
 from generators.semantics import UndefinedBehaviour, Val, fl, int_val
-from generators.values import MANTISSA_BITS, TV, exact_q, limit
+from generators.values import MANTISSA_BITS, MIN_EXP, TV, exact_q, limit
 
 LIBRARY = ("cumsum", "cumprod")
 LIBRARY_DTYPES = ("fp32", "fp16", "int32", "int64")
@@ -42,7 +42,6 @@ SCAN_COMBINES = ("add", "mul", "max", "min", "xor", "or", "and", "linrec")
 FNS = LIBRARY + SCAN_COMBINES
 VALUE_DTYPES = S.FLOAT_DTYPES + S.INT_DTYPES
 SIG_BITS = MANTISSA_BITS  # significand bits per float dtype (one table: generators.values)
-MIN_EXP = {"fp32": 126, "fp16": 14, "bf16": 126}
 
 
 def scan(fn: str, x: Node, axis: int, reverse: bool | None = None, y: Node | None = None) -> Node:

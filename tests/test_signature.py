@@ -1,0 +1,65 @@
+"""Signatures: one bug is one finding, and two bugs behind one wrapper line are two findings."""
+
+from __future__ import annotations
+
+from oracles.signature import make_signature
+
+PTXAS = """PTXASError: PTXAS error: Internal Triton PTX codegen error
+`ptxas` stderr:
+ptxas-blackwell /tmp/tmpinei895k.ptx, line {line}; error : Modifier '.volatile' cannot be combined with modifier '{mod}'
+ptxas-blackwell fatal   : Ptx assembly aborted due to errors
+Repro command: /root/x/bin/ptxas-blackwell -lineinfo --gpu-name=sm_90a /tmp/tmp{tmp}.ptx"""
+
+
+def test_ptxas_rejections_are_told_apart_by_ptxas_own_line() -> None:
+    a = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=49, mod=".ca", tmp="abcdef12"))
+    again = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=71, mod=".ca", tmp="zz99yy88"))
+    other = make_signature("cuda", "internal-error", "compile", PTXAS.format(line=49, mod=".cg", tmp="abcdef12"))
+    assert a == again  # line numbers and temp files do not split one bug
+    assert a != other and "Modifier '.volatile' cannot be combined" in a
+
+
+def test_mlir_diagnostics_keep_their_head_line() -> None:
+    text = "kernel.py:11:0: error: 'tt.load' op operand #0 must be ptr\nnote: see current operation"
+    assert make_signature("cuda", "internal-error", "ttir", text) == \
+        "cuda|internal-error|ttir|kernel.py:?:?: error: 'tt.load' op operand #N must be ptr|"
+
+
+def test_adapter_rejections_are_told_apart_by_the_mlir_error() -> None:
+    def adapter(msg: str, tmp: str) -> str:
+        return (f"CalledProcessError: triton-adapter-opt exited 1\n/tmp/tritondiff-ascend-src-{tmp}/tdk_0123.py:6:0: "
+                f"error: {msg}\n/tmp/x/tdk_0123.py:6:0: note: see current operation")
+    ret = "'func.return' op has 1 operands, but enclosing function (@kernel) returns 0"
+    a = make_signature("ascend", "rejects-valid", "adapter-error", adapter(ret, "nfplimri"))
+    assert a == make_signature("ascend", "rejects-valid", "adapter-error", adapter(ret, "q8x1z0aa"))
+    scan = "reverse=True is not yet supported for scan op"
+    assert a != make_signature("ascend", "rejects-valid", "adapter-error", adapter(scan, "nfplimri"))
+    assert "'func.return' op has N operands" in a
+
+
+def test_a_compilation_error_is_named_by_its_innermost_cause() -> None:
+    from oracles.judge import compilation_cause
+
+    chained = ('  File "/e/triton/language/core.py", line 279, in __le__\n'
+               "TypeError: '<=' not supported between instances of 'int' and 'NoneType'\n\n"
+               "The above exception was the direct cause of the following exception:\n\n"
+               "triton.compiler.errors.CompilationError: at 10:23:\ndef flip(x, dim=None):\n    ^\n"
+               "'<=' not supported\n\n"
+               "The above exception was the direct cause of the following exception:\n\n"
+               "Traceback (most recent call last):\ntriton.compiler.errors.CompilationError: at 2:8:\n")
+    assert compilation_cause(chained, "at 2:8:\n    t = tl.flip(x)\n        ^") == \
+        ("TypeError", "core.py:__le__: TypeError: '<=' not supported between instances of 'int' and 'NoneType'")
+    plain = "at 3:4:\n    tl.store(p, x)\n    ^\nValueError('Unsupported ptr type <[16], int32> in `tl.store`')"
+    assert compilation_cause("", plain) == ("", "ValueError('Unsupported ptr type <[16], int32> in `tl.store`')")
+    assert compilation_cause("", "at 3:4:\n    x\n    ^") == ("", "")
+
+
+def test_a_frontend_support_check_is_a_diagnostic_not_an_internal_error() -> None:
+    from oracles.judge import classify_error
+
+    assert classify_error("CompilationError", "TypeError: tt.sort only supports int8, int16, bfloat16, "
+                          "float16, float32, but got <[16], int32>") == "rejects-valid"
+    assert classify_error("CompilationError", "ValueError: atomic_min does not support int64. All support dtypes "
+                          "are int8, int16, int32") == "rejects-valid"
+    assert classify_error("TypeError", "TypeError: '<=' not supported between instances of 'int' and 'NoneType'") \
+        == "internal-error"
