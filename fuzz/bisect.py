@@ -170,10 +170,11 @@ def diagnostic(message: str) -> str:
     return ""
 
 
-# The same failure worded differently by different releases: triton 3.0/3.1 end ptxas's message
-# with a colon, 3.3 and later raise PTXASError where 3.2 raised RuntimeError. Judged alike, so a
+# The same failure worded differently by different releases: triton 3.0/3.1 end ptxas's wrapper
+# line with a colon, 3.3 and later raise PTXASError where 3.2 raised RuntimeError. Judged alike, so a
 # ptxas rejection that every release shares is not split into three findings by its wrapper.
-_RELEASE_WORDING = [(re.compile(r"^PTXASError: PTXAS error: "), "RuntimeError: "), (re.compile(r":$"), "")]
+_RELEASE_WORDING = [(re.compile(r"^PTXASError: PTXAS error: "), "RuntimeError: "),
+                    (re.compile(r"(Internal Triton PTX codegen error):"), r"\1")]
 
 
 def canonical(signature: str) -> str:
