@@ -22,7 +22,7 @@ __all__ = ["ALL_DTYPES", "BackendConfig", "BackendInfo", "Capabilities", "FAMILI
 DEFAULT_TRITON = "3.9.0"
 # Releases known to install from PyPI for cp311 (others are accepted and left to pip).
 KNOWN_TRITON = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.3.1", "3.4.0", "3.5.0", "3.5.1", "3.6.0",
-                "3.7.0", "3.8.0", "3.9.0")
+                "3.7.0", "3.7.1", "3.8.0", "3.9.0")
 ASCEND_VERSIONS = ("3.2.0", "3.2.0rc4", "3.2.0rc2")
 CUDA_ARCHS = ("sm_90", "sm_80", "sm_89")
 HIP_ARCHS = ("gfx942", "gfx90a")

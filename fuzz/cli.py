@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
     su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2,"
-                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0",
+                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0,cuda@3.0.0",
                     help="backends to prepare (default: every backend the test suite uses)")
     su.add_argument("--system", action="store_true",
                     help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="FINDING: a finding id or signature prefix of the store, or a corpus "
                                     "case file. Prints the verdict per release and first-bad / last-bad / "
                                     "fixed-in, judged with the finding's own signature.")
-    bi.add_argument("finding", metavar="FINDING")
+    bi.add_argument("finding", metavar="FINDING", nargs="+")
     bi.add_argument("--db", type=Path, help="store file (default: the only runs/*.sqlite)")
     bi.add_argument("--family", choices=("interpreter", "cuda", "hip", "ascend"),
                     help="backend family (default: the finding's)")
@@ -267,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--arch", help="target arch (default: the finding's)")
     bi.add_argument("--yes", action="store_true", help="build missing release envs without asking")
     bi.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per release (default 60)")
+    bi.add_argument("--jobs", "-j", type=_positive_int, default=1, help="releases run side by side (default 1)")
     bi.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    bi.add_argument("--markdown", action="store_true",
+                    help="print a markdown section per bisection (as in docs/bisections.md)")
 
     ev = sub.add_parser("envs", help="list managed backend envs with their sizes; remove old ones")
     ev.add_argument("--remove", nargs="+", metavar="NAME", help="delete these envs")
@@ -592,63 +595,90 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["written"] == args.count else EXIT_FAIL
 
 
-def _bisect_target(args: argparse.Namespace) -> tuple[Any, str, str, str | None, Any]:
-    """(case, signature, family, arch, finding or None) from a store finding or a corpus file."""
+def _bisect_targets(args: argparse.Namespace, what: str) -> list[Any]:
+    """Targets from a store finding (id or signature prefix) or a corpus case file."""
+    from fuzz.bisect import Target, corpus_targets
     from generators.case import KernelCase
 
-    p = Path(args.finding)
-    if p.suffix == ".json" and p.is_file():
-        from fuzz.corpus import load_file
+    p = Path(what)
+    if p.suffix == ".json" and p.exists():
+        from fuzz.corpus import CorpusError, load_file
 
-        entry = load_file(p)
-        for backend, e in entry.expected.items():
-            fam = backend.split("@")[0].split(":")[0]
-            if e["kind"] not in ("ok", "unsupported") and (args.family in (None, fam)):
-                arch = backend.split(":")[1] if ":" in backend else None
-                return entry.case, e["signature"], fam, arch, None
-        raise UsageError(f"{p}: no expected finding{' on ' + args.family if args.family else ''} to bisect")
+        try:
+            entry = load_file(p)  # untrusted: validated, its source rendered from its spec
+        except CorpusError as e:
+            raise UsageError(str(e)) from None
+        found = corpus_targets(entry, args.family)
+        if not found:
+            raise UsageError(f"{p}: no expected finding{' on ' + args.family if args.family else ''} to bisect")
+        return found
     from fuzz.store import Store
 
     with Store(default_db(args.db), create=False) as store:
-        f = store.finding(args.finding)
+        f = store.finding(what)
         reduced, _ = store.reduced(f.signature)
     case_json = reduced or f.case_json
     if case_json is None:
         raise UsageError(f"finding #{f.id} has no stored case")
     fam = f.backend.split("@")[0].split(":")[0]
     arch = f.backend.split(":")[1] if ":" in f.backend else None
-    return KernelCase.from_json(case_json), f.signature, args.family or fam, arch, f
+    return [Target(f"#{f.id}", KernelCase.from_json(case_json), args.family or fam, arch, [f.signature], {},
+                   finding=f)]
+
+
+def _bisect_command(args: argparse.Namespace, t: Any) -> str:
+    parts = ["tritondiff bisect", t.label if t.finding is None else str(t.finding.id), "--family", t.family]
+    if args.releases:
+        parts += ["--releases", args.releases]
+    return " ".join(parts + ["--yes"])
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from fuzz.bisect import bisect_case, render, select_releases
+    from fuzz.bisect import judge, markdown, render, run_many, select_releases, summary_table, surprises
 
-    case, sig, family, arch, finding = _bisect_target(args)
-    arch = args.arch or arch
-    releases = select_releases(family, args.releases)
+    targets = [t for what in args.finding for t in _bisect_targets(args, what)]
 
     def install(missing: list[str]) -> bool:
         if not missing or args.yes:
             return True
-        msg = f"{len(missing)} release env(s) are not installed: {', '.join(missing)} (about 1 GB each)"
-        if sys.stdin.isatty() and not args.json:
+        msg = f"{len(missing)} release env(s) are not installed: {', '.join(missing)} (about 0.7 GB each)"
+        if sys.stdin.isatty() and not (args.json or args.markdown):
             return input(f"{msg}. Download and build them now? [y/N] ").strip().lower() in ("y", "yes")
         print(f"tritondiff bisect: {msg}; skipping them (pass --yes to build them)", file=sys.stderr)
         return False
 
+    results: list[dict[str, Any]] = []
+    # Targets of one family and arch share a worker per release: one start per release, not per case.
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for t in targets:
+        groups.setdefault((t.family, args.arch or t.arch), []).append(t)
     with stdout_to_stderr(args.json) as out:
-        b = bisect_case(case, sig, family, releases, arch, args.timeout, install)
-        result = b.to_json()
-        if finding is not None:
-            from fuzz.store import Store
+        for (family, arch), group in groups.items():
+            releases = select_releases(family, args.releases)
+            runs = run_many([t.case for t in group], family, releases, arch, args.timeout, install, args.jobs)
+            for t, t_runs in zip(group, runs):
+                for sig in t.signatures:
+                    b = judge(t_runs, sig, family)
+                    result = {"target": t.label, **b.to_json(), "surprises": surprises(b, t.expected)}
+                    results.append(result)
+                    if t.finding is not None:
+                        from fuzz.store import Store
 
-            with Store(default_db(args.db), create=False) as store:
-                store.save_bisection(finding.id, result)
-        title = f"bisect of {'#' + str(finding.id) if finding else args.finding} on {family}: {sig[:100]}"
+                        with Store(default_db(args.db), create=False) as store:
+                            store.save_bisection(t.finding.id, b.to_json())
+                    if args.markdown:  # streamed: a long run that is stopped keeps what it finished
+                        print("\n".join(markdown(t, b, _bisect_command(args, t))), file=out, flush=True)
+                    elif not args.json:
+                        print(render(b, f"bisect of {t.label} on {family}: {sig[:100]}"), file=out)
+                        for line in result["surprises"]:
+                            print(f"  differs from the corpus file: {line}", file=out)
+                        print(file=out, flush=True)
+        if args.markdown:
+            print("\n".join(["## Summary", "", *summary_table(results)]), file=out)
         if args.json:
-            emit_json(out, {"command": "bisect", **result})
-        else:
-            print(render(b, title), file=out)
+            # One bisection: its fields at the top level too, so scripts need not dig.
+            emit_json(out, {"command": "bisect", **(results[0] if len(results) == 1 else {}),
+                            "bisections": results})
     return EXIT_OK
 
 

@@ -130,8 +130,10 @@ def collect(store: Store, campaign: int | None) -> CampaignData:
         d.throughput[b] = {"n": n, "compile_ms": 1e3 * cs / n if n else 0.0, "run_ms": 1e3 * rs / n if n else 0.0,
                            "wall_ms": 1e3 * ws / n if n else 0.0, "per_s": n / ws if ws > 0 else 0.0}
     d.findings = [f.to_json() for f in store.findings(campaign=campaign)]
+    bisections = store.bisections()
     for f in d.findings:
         f["short_id"] = short_id(f["signature"])
+        f["bisections"] = bisections.get(f["id"], [])
         f["is_finding_kind"] = f["kind"] in FINDING_KINDS
     return d
 
@@ -219,7 +221,7 @@ def findings_table(d: CampaignData, report_dir: Path | None) -> str:
     if not d.findings:
         return rows[0] + "<p>(no findings)</p>"
     rows.append("<table id='findings'><tr><th>#</th><th>report</th><th>kind</th><th>backend</th><th>stage</th>"
-                "<th>count</th><th>status</th><th>first seen</th><th>signature</th></tr>")
+                "<th>count</th><th>status</th><th>first seen</th><th>releases</th><th>signature</th></tr>")
     for f in d.findings:
         sid = f["short_id"]
         href = f"reports/{sid}/README.md"
@@ -230,10 +232,24 @@ def findings_table(d: CampaignData, report_dir: Path | None) -> str:
         rows.append(f"<tr><td class='num'>{f['id']}</td><td><a{cls}{tip} href='{esc(href)}'>{sid}</a></td>"
                     f"<td class='kind'>{esc(f['kind'])}</td><td><code>{esc(f['backend'])}</code></td>"
                     f"<td>{esc(f['stage'])}</td><td class='num'>{f['count']}</td><td>{esc(f['status'])}</td>"
-                    f"<td>{esc(f['first_seen'])}</td><td><code>{esc(sig[:140])}{'…' if len(sig) > 140 else ''}"
+                    f"<td>{esc(f['first_seen'])}</td><td>{_releases_cell(f)}</td>"
+                    f"<td><code>{esc(sig[:140])}{'…' if len(sig) > 140 else ''}"
                     "</code></td></tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _releases_cell(f: dict[str, Any]) -> str:
+    """`tritondiff bisect` results: the summary line, the release table in the tooltip."""
+    from fuzz.bisect import summary_line
+
+    if not f.get("bisections"):
+        return "<span class='missing'>not bisected</span>"
+    out = []
+    for b in f["bisections"]:
+        table = ", ".join(f"{r.get('release')}: {r.get('verdict')}" for r in b.get("releases", []))
+        out.append(f"<span title='{esc(table)}'>{esc(summary_line(b))}</span>")
+    return "<br>".join(out)
 
 
 def campaign_report(db: Path, out: Path, campaign: int | None = None, with_reports: bool = False,

@@ -81,7 +81,7 @@ def head_line(text: str) -> str:
 # error" covers every ptxas rejection, "triton-adapter-opt exited 1" every adapter rejection. The
 # detail (ptxas' `x.ptx, line 49; error : Modifier ...`, MLIR's `k.py:6:0: error: 'func.return' op
 # ...`) joins the head, so two bugs behind one wrapper line are two findings.
-_WRAPPER_HEAD = re.compile(r"(exited \d+|Internal Triton PTX codegen error)\s*$")
+_WRAPPER_HEAD = re.compile(r"(exited \d+|Internal Triton PTX codegen error:?)\s*$")  # 3.0/3.1 end in ':'
 _TOOL_DETAIL = (re.compile(r";\s*error\s*:\s*(.+)$", re.M), re.compile(r"\berror:\s*(.+)$", re.M))
 
 

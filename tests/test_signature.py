@@ -19,6 +19,14 @@ def test_ptxas_rejections_are_told_apart_by_ptxas_own_line() -> None:
     assert a != other and "Modifier '.volatile' cannot be combined" in a
 
 
+def test_ptxas_detail_also_behind_the_older_releases_colon() -> None:
+    """triton 3.0 and 3.1 word the wrapper 'RuntimeError: Internal Triton PTX codegen error:'."""
+    wrapper = "Internal Triton PTX codegen error"
+    old = PTXAS.format(line=49, mod=".ca", tmp="abcdef12").replace(f"PTXASError: PTXAS error: {wrapper}",
+                                                                   f"RuntimeError: {wrapper}:")
+    assert "Modifier '.volatile' cannot be combined" in make_signature("cuda", "internal-error", "compile", old)
+
+
 def test_mlir_diagnostics_keep_their_head_line() -> None:
     text = "kernel.py:11:0: error: 'tt.load' op operand #0 must be ptr\nnote: see current operation"
     assert make_signature("cuda", "internal-error", "ttir", text) == \
