@@ -41,7 +41,27 @@ _HEAD_HINTS = ("error:", "Error", "Assertion", "assert", "cannot", "failed", "Un
                "Exception", "Segmentation", "Aborted", "illegal", "invalid", "unknown", "not supported")
 
 
+_MLIR_TYPE = re.compile(r"\b(memref|tensor|vector)<")
+
+
+def _mlir_types(text: str) -> str:
+    """`memref<4x16xi64, strided<[4, 1], offset: ?>>` -> `memref<?>`: the shape, element type and
+    layout are the case's, the failing conversion is the bug (angle brackets nest, so scan)."""
+    out, i = [], 0
+    for m in _MLIR_TYPE.finditer(text):
+        if m.start() < i:
+            continue
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"<": 1, ">": -1}.get(text[j], 0)
+            j += 1
+        out.append(text[i:m.start()] + f"{m.group(1)}<?>")
+        i = j
+    return "".join(out) + text[i:]
+
+
 def normalise(text: str) -> str:
+    text = _mlir_types(text)
     for pat, rep in _NORMALISE:
         text = pat.sub(rep, text)
     return text.strip()

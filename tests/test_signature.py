@@ -82,3 +82,12 @@ def test_a_frontend_diagnostic_is_one_finding_whatever_dtype_and_shape_the_case_
     assert make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint32")) == \
         make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint64"))
     assert "['int32']" in make_signature("ascend", "rejects-valid", "frontend", umulhi.format("uint32"))
+
+
+def test_mlir_types_in_a_diagnostic_do_not_split_one_bug() -> None:
+    def legalize(src: str, dst: str) -> str:
+        return make_signature("ascend", "rejects-valid", "adapter-error",
+                              "CalledProcessError: triton-adapter-opt exited 1\nk.py:3:0: error: failed to legalize "
+                              f"unresolved materialization from ('{src}') to '{dst}' that remained live")
+    assert legalize("memref<4x16xi64, strided<[4, 1], offset: ?>>", "tensor<?x!tt.ptr<i64>>") == \
+        legalize("memref<32xf32>", "tensor<?xf32>")
