@@ -1,4 +1,8 @@
-"""Compile-only path of the triton runner: cuda/hip on a machine without that GPU.
+"""Compile-only path of the triton runner: cuda/hip on a machine without that GPU, and xpu.
+
+xpu (the triton-xpu wheel) is always compile-only here: its target is a dict of the Intel GPU's
+device properties (backends.xpu_devices), and its stages (ttir, ttgir, llir, spv) are reported
+one by one so a failure names the pass pipeline that raised it.
 
 `triton.compile(ASTSource(fn, ...), target=GPUTarget(...))` works on CPU, but ASTSource's
 signature, constexpr and attribute formats changed across releases 3.0 … 3.9; this module
@@ -41,15 +45,13 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
     """Compile for the options' GPU target without a GPU; returns a result dict with IR artifacts."""
     from triton.backends.compiler import GPUTarget
 
-    if options["family"] == "cuda":
-        target = GPUTarget("cuda", options["capability"], options["warp_size"])
-    else:
-        target = GPUTarget("hip", options["arch"], options["warp_size"])
+    target = gpu_target(GPUTarget, options)
     compile_opts = {"num_warps": case.get("num_warps", 4), **options.get("compile_options", {}),
                     **launch_options(case, options["family"])}
     if options["family"] == "hip" and lld_missing:
         raise Unsupported(lld_missing)
     stage = {"now": "compile"}  # backend set-up before make_ir is not the frontend
+    _STAGE_SINK["now"] = stage
     try:
         src = _compile_source(fn, case, target, stage, options.get("specialize", True))
     except Exception as e:
@@ -62,6 +64,48 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
     compile_s = time.perf_counter() - t0
     return ok_result({}, executed=False, compile_s=compile_s, run_s=0.0,
                      artifacts=artifacts_of(getattr(kernel, "asm", {})))
+
+
+def gpu_target(GPUTarget: Any, options: dict) -> Any:
+    """The GPUTarget a real launch on the options' device would compile for."""
+    if options["family"] == "cuda":
+        return GPUTarget("cuda", options["capability"], options["warp_size"])
+    if options["family"] == "xpu":
+        return GPUTarget("xpu", dict(options["device"]), options["warp_size"])
+    return GPUTarget("hip", options["arch"], options["warp_size"])
+
+
+# The stage record of the compile in progress, read by the stage wrappers of instrument_stages.
+_STAGE_SINK: dict[str, dict[str, str]] = {"now": {}}
+
+
+def instrument_stages(backend_cls: Any) -> None:
+    """Make every stage the backend adds (ttir, ttgir, llir, spv, ...) report itself by name.
+
+    Why: the stage of a failure is part of its signature, and "compile" alone cannot tell a
+    TTGIR pass from SPIR-V translation. The stage functions themselves run unchanged.
+    """
+    orig = backend_cls.add_stages
+    if getattr(orig, "_tritondiff", False):
+        return
+
+    def add_stages(self: Any, stages: dict, *args: Any, **kwargs: Any) -> Any:
+        out = orig(self, stages, *args, **kwargs)
+        for name, fn in list(stages.items()):
+            stages[name] = _reporting_stage(name, fn)
+        return out
+
+    add_stages._tritondiff = True  # type: ignore[attr-defined]
+    backend_cls.add_stages = add_stages
+
+
+def _reporting_stage(name: str, fn: Any) -> Any:
+    def stage(src: Any, metadata: Any) -> Any:
+        _STAGE_SINK["now"]["now"] = name
+        report_stage(name)
+        return fn(src, metadata)
+
+    return stage
 
 
 def _compile_stage(e: BaseException, reached: str) -> str:
