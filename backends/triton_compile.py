@@ -11,9 +11,14 @@ adapts to the installed one by introspection and mirrors what a real launch woul
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from backends.runner_api import Unsupported, ok_result, report_stage
@@ -52,18 +57,56 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
         raise Unsupported(lld_missing)
     stage = {"now": "compile"}  # backend set-up before make_ir is not the frontend
     _STAGE_SINK["now"] = stage
+    _STAGE_SINK["texts"] = {}
     try:
         src = _compile_source(fn, case, target, stage, options.get("specialize", True))
     except Exception as e:
         raise stage_error("frontend", e) from e
     t0 = time.perf_counter()
+    diag: list[str] = []
     try:
-        kernel = triton.compile(src, target=target, options=compile_opts)
+        with _mlir_diagnostics(diag, options["family"] == "xpu"):
+            kernel = triton.compile(src, target=target, options=compile_opts)
     except Exception as e:
-        raise stage_error(_compile_stage(e, stage["now"]), e) from e
+        # The IR of the stages that did finish (instrumented backends only): what the failing one got.
+        err = stage_error(_compile_stage(e, stage["now"]), e, artifacts_of(_STAGE_SINK["texts"]) or None)
+        if diag:  # "PassManager::run failed" alone says nothing of which op failed how
+            err.message = f"{err.message}: {diag[0]}"
+        raise err from e
     compile_s = time.perf_counter() - t0
     return ok_result({}, executed=False, compile_s=compile_s, run_s=0.0,
                      artifacts=artifacts_of(getattr(kernel, "asm", {})))
+
+
+_MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+: )(error: .*)$", re.M)
+
+
+@contextlib.contextmanager
+def _mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
+    """Collect the MLIR `error:` lines a compile prints on fd 2 (still passed on to the log).
+
+    Why: the exception of a failed pass pipeline only says "PassManager::run failed"; the
+    diagnostic that names the op is printed by C++ before the IR dump, often beyond the stderr
+    tail that comes back with a result.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            data = tmp.read()
+            with contextlib.suppress(OSError):
+                os.write(2, data)
+            out.extend(m.group(1) for m in _MLIR_ERROR.finditer(data.decode(errors="replace")))
 
 
 def gpu_target(GPUTarget: Any, options: dict) -> Any:
@@ -75,8 +118,9 @@ def gpu_target(GPUTarget: Any, options: dict) -> Any:
     return GPUTarget("hip", options["arch"], options["warp_size"])
 
 
-# The stage record of the compile in progress, read by the stage wrappers of instrument_stages.
-_STAGE_SINK: dict[str, dict[str, str]] = {"now": {}}
+# The stage record of the compile in progress ("now": the stage dict of compile_only) and the
+# text of each finished stage ("texts"), written by the stage wrappers of instrument_stages.
+_STAGE_SINK: dict[str, dict[str, str]] = {"now": {}, "texts": {}}
 
 
 def instrument_stages(backend_cls: Any) -> None:
@@ -103,7 +147,11 @@ def _reporting_stage(name: str, fn: Any) -> Any:
     def stage(src: Any, metadata: Any) -> Any:
         _STAGE_SINK["now"]["now"] = name
         report_stage(name)
-        return fn(src, metadata)
+        out = fn(src, metadata)
+        if not isinstance(out, bytes):
+            with contextlib.suppress(Exception):  # a module that fails to print is only a missing dump
+                _STAGE_SINK["texts"][name] = str(out)
+        return out
 
     return stage
 

@@ -122,11 +122,15 @@ def _prepare_xpu(options: dict) -> None:
     (a setup problem, never a finding).
     """
     os.environ.setdefault("CC", shutil.which("g++") or "g++")
-    import triton.backends.intel.compiler as xc
+    from triton.backends import backends
     from triton.backends.compiler import GPUTarget
     from triton.compiler.compiler import make_backend
 
-    build = xc.compile_module_from_src
+    # Triton loads each backend's compiler.py as a module of its own (not triton.backends.intel.
+    # compiler): patch the globals that the class that compiles really sees.
+    cls = backends["intel"].compiler
+    scope = cls.__init__.__globals__
+    build = scope["compile_module_from_src"]
     if not getattr(build, "_tritondiff", False):
         built: dict[tuple[str, str], Any] = {}
         cache_dir = os.path.join(sys.prefix, "tritondiff-host-build")
@@ -145,8 +149,8 @@ def _prepare_xpu(options: dict) -> None:
             return built[(src, name)]
 
         once._tritondiff = True  # type: ignore[attr-defined]
-        xc.compile_module_from_src = once
-    instrument_stages(xc.XPUBackend)
+        scope["compile_module_from_src"] = once
+    instrument_stages(cls)
     backend = make_backend(gpu_target(GPUTarget, options))
     if not backend.device_arch:
         raise RuntimeError(f"triton-xpu does not know the SYCL architecture of xpu:{options['arch']}")
