@@ -39,11 +39,11 @@ def artifacts_of(asm: dict) -> dict[str, str]:
 def launch_options(case: dict, family: str) -> dict[str, Any]:
     """Compile options a case's `launch` block asks of a triton GPU family (metamorphic variants).
 
-    num_stages applies to cuda and hip, maxnreg to cuda only; the interpreter takes neither.
+    num_stages applies to cuda, hip and xpu, maxnreg to cuda only; the interpreter takes neither.
     """
     launch = case.get("launch") or {}
     out: dict[str, Any] = {}
-    if family in ("cuda", "hip") and launch.get("num_stages") is not None:
+    if family in ("cuda", "hip", "xpu") and launch.get("num_stages") is not None:
         out["num_stages"] = int(launch["num_stages"])
     if family == "cuda" and launch.get("maxnreg") is not None:
         out["maxnreg"] = int(launch["maxnreg"])
