@@ -79,6 +79,19 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
 
 
 _MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+: )(error: .*)$", re.M)
+_ASSERTION = re.compile(r"([\w.]+\.(?:cpp|h|hpp)):\d+: .*?(Assertion `.*)$", re.M)
+_GENERIC = "error: Failures have been detected"
+
+
+def diagnostics(text: str) -> list[str]:
+    """The C++ assertions and MLIR `error:` lines of a compile's stderr, most specific first.
+
+    A failed assertion in a pass (printed without aborting by these wheels) comes before MLIR's
+    generic "Failures have been detected while processing an MLIR pass pipeline".
+    """
+    out = [f"{m.group(1)}: {m.group(2)}" for m in _ASSERTION.finditer(text)]
+    errors = [m.group(1) for m in _MLIR_ERROR.finditer(text)]
+    return out + [e for e in errors if not e.startswith(_GENERIC)] + [e for e in errors if e.startswith(_GENERIC)]
 
 
 @contextlib.contextmanager
@@ -106,7 +119,7 @@ def _mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
             data = tmp.read()
             with contextlib.suppress(OSError):
                 os.write(2, data)
-            out.extend(m.group(1) for m in _MLIR_ERROR.finditer(data.decode(errors="replace")))
+            out.extend(diagnostics(data.decode(errors="replace")))
 
 
 def gpu_target(GPUTarget: Any, options: dict) -> Any:

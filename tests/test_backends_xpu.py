@@ -120,3 +120,15 @@ def test_repro_compiles_for_xpu(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     assert "compiling only, for xpu@3.3.0b1:pvc" in r.stdout and "REPRODUCED" in r.stdout
     assert "warning" not in r.stdout  # the installed triton-xpu counts as the recorded triton
+
+
+def test_diagnostics_most_specific_first() -> None:
+    """A pass's failed assertion, then op errors, then MLIR's generic pipeline-failure line."""
+    from backends.triton_compile import diagnostics
+
+    text = ("python: /src/lib/ElementwiseOpToLLVM.cpp:1191: Value f(Type): Assertion `inElemTy.isF32()' failed.\n"
+            "/tmp/k.py:6:0: error: Failures have been detected while processing an MLIR pass pipeline\n"
+            "/tmp/k.py:22:49: error: 'llvm.call' op operand type mismatch\n")
+    assert diagnostics(text) == ["ElementwiseOpToLLVM.cpp: Assertion `inElemTy.isF32()' failed.",
+                                 "error: 'llvm.call' op operand type mismatch",
+                                 "error: Failures have been detected while processing an MLIR pass pipeline"]
