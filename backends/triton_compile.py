@@ -84,14 +84,15 @@ _GENERIC = "error: Failures have been detected"
 
 
 def diagnostics(text: str) -> list[str]:
-    """The C++ assertions and MLIR `error:` lines of a compile's stderr, most specific first.
+    """The MLIR `error:` lines and C++ assertions of a compile's stderr, most specific first.
 
-    A failed assertion in a pass (printed without aborting by these wheels) comes before MLIR's
-    generic "Failures have been detected while processing an MLIR pass pipeline".
+    An op's own error names what failed; a failed assertion in a pass (printed without aborting
+    by these wheels; often only "Module verification failed") comes next, then MLIR's generic
+    "Failures have been detected while processing an MLIR pass pipeline".
     """
-    out = [f"{m.group(1)}: {m.group(2)}" for m in _ASSERTION.finditer(text)]
+    asserts = [f"{m.group(1)}: {m.group(2)}" for m in _ASSERTION.finditer(text)]
     errors = [m.group(1) for m in _MLIR_ERROR.finditer(text)]
-    return out + [e for e in errors if not e.startswith(_GENERIC)] + [e for e in errors if e.startswith(_GENERIC)]
+    return [e for e in errors if not e.startswith(_GENERIC)] + asserts + [e for e in errors if e.startswith(_GENERIC)]
 
 
 @contextlib.contextmanager

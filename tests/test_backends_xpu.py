@@ -123,12 +123,12 @@ def test_repro_compiles_for_xpu(tmp_path: Path) -> None:
 
 
 def test_diagnostics_most_specific_first() -> None:
-    """A pass's failed assertion, then op errors, then MLIR's generic pipeline-failure line."""
+    """An op's error, then a pass's failed assertion, then MLIR's generic pipeline-failure line."""
     from backends.triton_compile import diagnostics
 
     text = ("python: /src/lib/ElementwiseOpToLLVM.cpp:1191: Value f(Type): Assertion `inElemTy.isF32()' failed.\n"
             "/tmp/k.py:6:0: error: Failures have been detected while processing an MLIR pass pipeline\n"
             "/tmp/k.py:22:49: error: 'llvm.call' op operand type mismatch\n")
-    assert diagnostics(text) == ["ElementwiseOpToLLVM.cpp: Assertion `inElemTy.isF32()' failed.",
-                                 "error: 'llvm.call' op operand type mismatch",
+    assert diagnostics(text) == ["error: 'llvm.call' op operand type mismatch",
+                                 "ElementwiseOpToLLVM.cpp: Assertion `inElemTy.isF32()' failed.",
                                  "error: Failures have been detected while processing an MLIR pass pipeline"]
