@@ -700,7 +700,10 @@ def cmd_setup(args: argparse.Namespace) -> int:
     if any(resolve(n).family == "xpu" for n in names):
         from fuzz.system_setup import check_xpu_packages
 
-        check_xpu_packages()
+        try:
+            check_xpu_packages()
+        except RuntimeError as e:  # one line saying what to install, not a traceback
+            raise UsageError(str(e)) from None
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
