@@ -13,7 +13,11 @@ import re
 from pathlib import Path
 
 # Backend family -> the package family whose releases the construct registry's `since` names.
-PACKAGE_OF = {"interpreter": "triton", "cuda": "triton", "hip": "triton", "ascend": "triton-ascend"}
+# triton-xpu's releases follow upstream Triton's (3.3.0b1 is Intel's beta of the 3.3 line: the
+# same frontend, e.g. no tl.make_tensor_descriptor, no float64 tl.dot), so xpu reads `since` as
+# triton; its own gaps are declared as `lacks` entries under "xpu".
+PACKAGE_OF = {"interpreter": "triton", "cuda": "triton", "hip": "triton", "ascend": "triton-ascend",
+              "xpu": "triton"}
 
 
 def _family_version(backend: str) -> tuple[str, str]:
@@ -41,9 +45,10 @@ def unsupported_reason(backend: str, features: list[str]) -> str | None:
     if family.startswith("fault-"):
         family = "interpreter"  # the doubles are the interpreter with one injected defect
     if not version:  # a bare name means the family's default release
-        from backends.registry import ASCEND_VERSIONS, DEFAULT_TRITON
+        from backends.registry import ASCEND_VERSIONS, DEFAULT_TRITON, XPU_VERSIONS
 
-        version = ASCEND_VERSIONS[0] if family == "ascend" else DEFAULT_TRITON if family in PACKAGE_OF else ""
+        version = ASCEND_VERSIONS[0] if family == "ascend" else XPU_VERSIONS[0] if family == "xpu" \
+            else DEFAULT_TRITON if family in PACKAGE_OF else ""
     measured = _ascend_profile(version) if family == "ascend" else {}
     for f in features:
         if f in measured:

@@ -1,7 +1,8 @@
 """Backend names → BackendConfig: which runner, in which environment, with which options.
 
 Grammar: `family[@version][:arch]`, e.g. `interpreter`, `cuda@3.1.0`, `cuda:sm_89`,
-`cuda@3.4.0:sm_80`, `hip:gfx90a`, `ascend@3.2.0rc4`, `smt` (external env only), `fault-hang`.
+`cuda@3.4.0:sm_80`, `hip:gfx90a`, `ascend@3.2.0rc4`, `xpu@3.3.0b1:pvc`, `smt` (external env only),
+`fault-hang`.
 A missing version means the family's default; every name is canonicalised (`cuda` → `cuda@3.9.0:sm_90`) so that results
 stored under either spelling are the same backend. This module runs in the orchestrator and
 never imports triton.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.envs import EnvSpec, env_dir, envs_home, is_installed, python_path
+from backends.xpu_devices import XPU_DEVICES
 
 __all__ = ["ALL_DTYPES", "BackendConfig", "BackendInfo", "Capabilities", "FAMILIES", "FAULT_KINDS",
            "UnknownBackend", "list_backends", "resolve"]
@@ -27,6 +29,11 @@ ASCEND_VERSIONS = ("3.2.0", "3.2.0rc4", "3.2.0rc2")
 CUDA_ARCHS = ("sm_90", "sm_80", "sm_89")
 HIP_ARCHS = ("gfx942", "gfx90a")
 ASCEND_ARCHS = ("Ascend910B3",)
+# Intel GPUs through the triton-xpu wheel (compile only here); archs are backends.xpu_devices' keys.
+XPU_VERSIONS = ("3.3.0b1",)
+XPU_ARCHS = tuple(XPU_DEVICES)
+# The SYCL runtime whose headers the backend's host helpers are built against (>= 2025.0 required).
+XPU_SYCL_REQ = "intel-sycl-rt==2025.1.0"
 # Pinned so every managed triton env gets the same torch; overridable for machines whose index
 # only has another build (e.g. `torch==2.13.0+cpu` from an extra index).
 TORCH_REQ = os.environ.get("TRITONDIFF_TORCH_REQ", "torch==2.13.0")
@@ -106,6 +113,12 @@ def _ascend_env(version: str) -> EnvSpec:
     return EnvSpec(f"ascend-{version}", (f"triton-ascend=={version}", "pybind11", "numpy"))
 
 
+def _xpu_env(version: str) -> EnvSpec:
+    """triton-xpu installs a package named `triton` too: its own venv, sharing the one torch."""
+    return EnvSpec(f"xpu-{version}", (f"triton-xpu=={version}", XPU_SYCL_REQ, "numpy", TORCH_REQ),
+                   shared=(torch_env(),))
+
+
 def _family_defaults() -> dict[str, dict[str, Any]]:
     return {
         "interpreter": {"version": DEFAULT_TRITON, "archs": (), "runner": "backends.triton_runner"},
@@ -113,10 +126,11 @@ def _family_defaults() -> dict[str, dict[str, Any]]:
         "hip": {"version": DEFAULT_TRITON, "archs": HIP_ARCHS, "runner": "backends.triton_runner"},
         "ascend": {"version": ASCEND_VERSIONS[0], "archs": ASCEND_ARCHS,
                    "runner": "backends.ascend.runner"},
+        "xpu": {"version": XPU_VERSIONS[0], "archs": XPU_ARCHS, "runner": "backends.triton_runner"},
     }
 
 
-FAMILIES = ("interpreter", "cuda", "hip", "ascend", *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS))
+FAMILIES = ("interpreter", "cuda", "hip", "ascend", "xpu", *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS))
 
 
 def external_env_hint(flavor: str) -> str:
@@ -191,6 +205,15 @@ def _plain_config(family: str, version: str | None, arch: str | None) -> Backend
         opts = {"family": "hip", "arch": arch, "warp_size": 64}
         return BackendConfig(f"hip@{version}:{arch}", "hip", version, opts, _triton_env(version),
                              d["runner"], Capabilities(compile=True, execute_on_gpu=True))
+    if family == "xpu":
+        if arch not in XPU_DEVICES:
+            raise UnknownBackend(f"bad xpu arch {arch!r}: known {', '.join(XPU_ARCHS)} (the device "
+                                 "properties the compiler is given are tritondiff's table of real devices)")
+        # Compile only: no Intel GPU is driven from here. The wheel's 3.3 frontend has no fp64-less
+        # or int1-less path, so every dtype is offered.
+        opts = {"family": "xpu", "arch": arch, "warp_size": 32, "device": dict(XPU_DEVICES[arch])}
+        return BackendConfig(f"xpu@{version}:{arch}", "xpu", version, opts, _xpu_env(version), d["runner"],
+                             Capabilities(compile=True))
     # ascend: run by backends.ascend.runner (its own package); fp64 is not an NPU dtype.
     opts = {"family": "ascend", "arch": arch, "version": version}
     dtypes = tuple(t for t in ALL_DTYPES if t != "fp64")
@@ -228,7 +251,8 @@ def _fault_config(family: str, version: str | None, arch: str | None) -> Backend
 def list_backends() -> list[BackendInfo]:
     """Default backends of every family, plus every version that has a managed env here."""
     names = ["interpreter", *(f"cuda:{a}" for a in CUDA_ARCHS), *(f"hip:{a}" for a in HIP_ARCHS),
-             *(f"ascend@{v}" for v in ASCEND_VERSIONS), *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS)]
+             *(f"ascend@{v}" for v in ASCEND_VERSIONS), *(f"xpu@{XPU_VERSIONS[0]}:{a}" for a in XPU_ARCHS),
+             *CPU_FORKS, *(f"fault-{k}" for k in FAULT_KINDS)]
     extra: list[str] = []
     if envs_home().is_dir():
         for d in sorted(envs_home().iterdir()):

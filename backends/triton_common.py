@@ -12,7 +12,7 @@ TRITON_TYPE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64", "
                "int16": "i16", "int32": "i32", "int64": "i64", "int1": "i1",
                "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "fp8e4nv": "fp8e4nv", "fp8e5": "fp8e5"}
 FLOAT_DTYPES = {"fp32", "fp16", "bf16", "fp64"}
-ARTIFACT_KEYS = ("ttir", "ttgir", "llir", "ptx", "amdgcn")
+ARTIFACT_KEYS = ("ttir", "ttgir", "llir", "ptx", "amdgcn")  # xpu's spv is binary: left out
 
 
 def stage_error(stage: str, e: BaseException, artifacts: dict[str, str] | None = None) -> StageError:
@@ -39,11 +39,11 @@ def artifacts_of(asm: dict) -> dict[str, str]:
 def launch_options(case: dict, family: str) -> dict[str, Any]:
     """Compile options a case's `launch` block asks of a triton GPU family (metamorphic variants).
 
-    num_stages applies to cuda and hip, maxnreg to cuda only; the interpreter takes neither.
+    num_stages applies to cuda, hip and xpu, maxnreg to cuda only; the interpreter takes neither.
     """
     launch = case.get("launch") or {}
     out: dict[str, Any] = {}
-    if family in ("cuda", "hip") and launch.get("num_stages") is not None:
+    if family in ("cuda", "hip", "xpu") and launch.get("num_stages") is not None:
         out["num_stages"] = int(launch["num_stages"])
     if family == "cuda" and launch.get("maxnreg") is not None:
         out["maxnreg"] = int(launch["maxnreg"])

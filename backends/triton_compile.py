@@ -1,4 +1,8 @@
-"""Compile-only path of the triton runner: cuda/hip on a machine without that GPU.
+"""Compile-only path of the triton runner: cuda/hip on a machine without that GPU, and xpu.
+
+xpu (the triton-xpu wheel) is always compile-only here: its target is a dict of the Intel GPU's
+device properties (backends.xpu_devices), and its stages (ttir, ttgir, llir, spv) are reported
+one by one so a failure names the pass pipeline that raised it.
 
 `triton.compile(ASTSource(fn, ...), target=GPUTarget(...))` works on CPU, but ASTSource's
 signature, constexpr and attribute formats changed across releases 3.0 … 3.9; this module
@@ -7,9 +11,14 @@ adapts to the installed one by introspection and mirrors what a real launch woul
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from backends.runner_api import Unsupported, ok_result, report_stage
@@ -41,27 +50,124 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
     """Compile for the options' GPU target without a GPU; returns a result dict with IR artifacts."""
     from triton.backends.compiler import GPUTarget
 
-    if options["family"] == "cuda":
-        target = GPUTarget("cuda", options["capability"], options["warp_size"])
-    else:
-        target = GPUTarget("hip", options["arch"], options["warp_size"])
+    target = gpu_target(GPUTarget, options)
     compile_opts = {"num_warps": case.get("num_warps", 4), **options.get("compile_options", {}),
                     **launch_options(case, options["family"])}
     if options["family"] == "hip" and lld_missing:
         raise Unsupported(lld_missing)
     stage = {"now": "compile"}  # backend set-up before make_ir is not the frontend
+    _STAGE_SINK["now"] = stage
+    _STAGE_SINK["texts"] = {}
     try:
         src = _compile_source(fn, case, target, stage, options.get("specialize", True))
     except Exception as e:
         raise stage_error("frontend", e) from e
     t0 = time.perf_counter()
+    diag: list[str] = []
     try:
-        kernel = triton.compile(src, target=target, options=compile_opts)
+        with _mlir_diagnostics(diag, options["family"] == "xpu"):
+            kernel = triton.compile(src, target=target, options=compile_opts)
     except Exception as e:
-        raise stage_error(_compile_stage(e, stage["now"]), e) from e
+        # The IR of the stages that did finish (instrumented backends only): what the failing one got.
+        err = stage_error(_compile_stage(e, stage["now"]), e, artifacts_of(_STAGE_SINK["texts"]) or None)
+        if diag:  # "PassManager::run failed" alone says nothing of which op failed how
+            err.message = f"{err.message}: {diag[0]}"
+        raise err from e
     compile_s = time.perf_counter() - t0
     return ok_result({}, executed=False, compile_s=compile_s, run_s=0.0,
                      artifacts=artifacts_of(getattr(kernel, "asm", {})))
+
+
+_MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+: )(error: .*)$", re.M)
+_ASSERTION = re.compile(r"([\w.]+\.(?:cpp|h|hpp)):\d+: .*?(Assertion `.*)$", re.M)
+_GENERIC = "error: Failures have been detected"
+
+
+def diagnostics(text: str) -> list[str]:
+    """The MLIR `error:` lines and C++ assertions of a compile's stderr, most specific first.
+
+    An op's own error names what failed; a failed assertion in a pass (printed without aborting
+    by these wheels; often only "Module verification failed") comes next, then MLIR's generic
+    "Failures have been detected while processing an MLIR pass pipeline".
+    """
+    asserts = [f"{m.group(1)}: {m.group(2)}" for m in _ASSERTION.finditer(text)]
+    errors = [m.group(1) for m in _MLIR_ERROR.finditer(text)]
+    return [e for e in errors if not e.startswith(_GENERIC)] + asserts + [e for e in errors if e.startswith(_GENERIC)]
+
+
+@contextlib.contextmanager
+def _mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
+    """Collect the MLIR `error:` lines a compile prints on fd 2 (still passed on to the log).
+
+    Why: the exception of a failed pass pipeline only says "PassManager::run failed"; the
+    diagnostic that names the op is printed by C++ before the IR dump, often beyond the stderr
+    tail that comes back with a result.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            data = tmp.read()
+            with contextlib.suppress(OSError):
+                os.write(2, data)
+            out.extend(diagnostics(data.decode(errors="replace")))
+
+
+def gpu_target(GPUTarget: Any, options: dict) -> Any:
+    """The GPUTarget a real launch on the options' device would compile for."""
+    if options["family"] == "cuda":
+        return GPUTarget("cuda", options["capability"], options["warp_size"])
+    if options["family"] == "xpu":
+        return GPUTarget("xpu", dict(options["device"]), options["warp_size"])
+    return GPUTarget("hip", options["arch"], options["warp_size"])
+
+
+# The stage record of the compile in progress ("now": the stage dict of compile_only) and the
+# text of each finished stage ("texts"), written by the stage wrappers of instrument_stages.
+_STAGE_SINK: dict[str, dict[str, str]] = {"now": {}, "texts": {}}
+
+
+def instrument_stages(backend_cls: Any) -> None:
+    """Make every stage the backend adds (ttir, ttgir, llir, spv, ...) report itself by name.
+
+    Why: the stage of a failure is part of its signature, and "compile" alone cannot tell a
+    TTGIR pass from SPIR-V translation. The stage functions themselves run unchanged.
+    """
+    orig = backend_cls.add_stages
+    if getattr(orig, "_tritondiff", False):
+        return
+
+    def add_stages(self: Any, stages: dict, *args: Any, **kwargs: Any) -> Any:
+        out = orig(self, stages, *args, **kwargs)
+        for name, fn in list(stages.items()):
+            stages[name] = _reporting_stage(name, fn)
+        return out
+
+    add_stages._tritondiff = True  # type: ignore[attr-defined]
+    backend_cls.add_stages = add_stages
+
+
+def _reporting_stage(name: str, fn: Any) -> Any:
+    def stage(src: Any, metadata: Any) -> Any:
+        _STAGE_SINK["now"]["now"] = name
+        report_stage(name)
+        out = fn(src, metadata)
+        if not isinstance(out, bytes):
+            with contextlib.suppress(Exception):  # a module that fails to print is only a missing dump
+                _STAGE_SINK["texts"][name] = str(out)
+        return out
+
+    return stage
 
 
 def _compile_stage(e: BaseException, reached: str) -> str:

@@ -1,4 +1,4 @@
-"""Runner for stock-triton envs (families interpreter, cuda, hip), run inside a worker.
+"""Runner for stock-triton envs (families interpreter, cuda, hip) and triton-xpu, inside a worker.
 
 Imports only stdlib, numpy, backends' in-env helpers and (lazily, in `prepare`) triton and torch, so
 it works in any managed or external triton env from 3.0 to 3.9.
@@ -8,6 +8,8 @@ it works in any managed or external triton env from 3.0 to 3.9.
 * cuda/hip with a matching GPU visible to torch: compile and execute on it.
 * cuda/hip otherwise: compile only, with `triton.compile(ASTSource(...), target=GPUTarget(...))`;
   the signature/constexpr/attribute formats differ across releases, see backends.triton_compile.
+* xpu: compile only, for the device-properties dict of a real Intel GPU (backends.xpu_devices);
+  stages are the backend's own: frontend, ttir, ttgir, llir, spv.
 
 Stage attribution: source import and Triton's AST→TTIR frontend → "frontend"; MLIR passes,
 LLVM, ptxas → "compile"; loading the binary, packing the arguments and enqueueing the kernel
@@ -39,7 +41,7 @@ from backends.runner_api import (
     report_stage,
 )
 from backends.triton_common import artifacts_of, launch_options, scalar_value, stage_error
-from backends.triton_compile import compile_only, find_hip_lld
+from backends.triton_compile import compile_only, find_hip_lld, gpu_target, instrument_stages
 
 _state: dict[str, Any] = {}
 TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
@@ -65,6 +67,8 @@ def prepare(options: dict) -> dict:
         gpu = _matching_gpu(torch, options)
     if family == "hip" and gpu is None:
         _state["hip_lld_missing"] = find_hip_lld(str(triton.__version__))
+    if family == "xpu":
+        _prepare_xpu(options)
     if gpu is not None and hasattr(triton, "set_allocator"):
         # Kernels that build tensor descriptors on the device need global scratch memory.
         triton.set_allocator(lambda size, _align, _stream: torch.empty(size, device="cuda", dtype=torch.int8))
@@ -105,6 +109,51 @@ def run_case(case: dict, options: dict) -> dict:
 
 # --------------------------------------------------------------------------------------------
 # setup helpers
+
+
+def _prepare_xpu(options: dict) -> None:
+    """Build triton-xpu's host-side arch parser once per env, and report the backend's stages.
+
+    The backend compiles a small C++ helper (arch_parser.c, against SYCL's headers) whenever a
+    backend object is made, i.e. at every compile. Its build is keyed by source in Triton's
+    cache, which is per campaign here; so it is built once into the env's own directory and kept
+    loaded. Triton's builder uses $CC for it: a C compiler driver does not link libstdc++ and the
+    helper then fails to load, so $CC defaults to g++. Any failure here fails the worker's start
+    (a setup problem, never a finding).
+    """
+    os.environ.setdefault("CC", shutil.which("g++") or "g++")
+    from triton.backends import backends
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler.compiler import make_backend
+
+    # Triton loads each backend's compiler.py as a module of its own (not triton.backends.intel.
+    # compiler): patch the globals that the class that compiles really sees.
+    cls = backends["intel"].compiler
+    scope = cls.__init__.__globals__
+    build = scope["compile_module_from_src"]
+    if not getattr(build, "_tritondiff", False):
+        built: dict[tuple[str, str], Any] = {}
+        cache_dir = os.path.join(sys.prefix, "tritondiff-host-build")
+
+        def once(src: str, name: str) -> Any:
+            if (src, name) not in built:
+                saved = os.environ.get("TRITON_CACHE_DIR")
+                os.environ["TRITON_CACHE_DIR"] = cache_dir
+                try:
+                    built[(src, name)] = build(src, name)
+                finally:
+                    if saved is None:
+                        os.environ.pop("TRITON_CACHE_DIR", None)
+                    else:
+                        os.environ["TRITON_CACHE_DIR"] = saved
+            return built[(src, name)]
+
+        once._tritondiff = True  # type: ignore[attr-defined]
+        scope["compile_module_from_src"] = once
+    instrument_stages(cls)
+    backend = make_backend(gpu_target(GPUTarget, options))
+    if not backend.device_arch:
+        raise RuntimeError(f"triton-xpu does not know the SYCL architecture of xpu:{options['arch']}")
 
 
 def _import_torch(required: bool) -> Any:
@@ -152,6 +201,8 @@ def _versions(triton: Any, torch: Any, options: dict, gpu: str | None) -> dict[s
         target = "interpreter"
     elif fam == "cuda":
         target = f"cuda:{options['capability']}"
+    elif fam == "xpu":
+        target = f"xpu:{options['arch']}"
     else:
         target = f"hip:{options['arch']}"
     v = {"triton": str(triton.__version__), "target": target, "numpy": np.__version__,

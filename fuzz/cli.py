@@ -221,10 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     su = sub.add_parser("setup", help="install what the named backends need (venvs, Debian packages)")
     su.add_argument("--backends", default="interpreter,cuda,hip,ascend@3.2.0,ascend@3.2.0rc4,ascend@3.2.0rc2,"
-                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0,cuda@3.0.0",
+                                          "interpreter@3.2.0,interpreter@3.5.1,interpreter@3.6.0,cuda@3.0.0,xpu",
                     help="backends to prepare (default: every backend the test suite uses)")
     su.add_argument("--system", action="store_true",
-                    help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium) as root")
+                    help="also apt-get install the Debian packages (mlir-19-tools, llvm-19, chromium, "
+                         "libze-dev) as root")
 
     rp = sub.add_parser("report", help="write an issue-ready report of a finding, or an HTML campaign page",
                         description="FINDING: a directory (README.md, standalone repro.py, kernel.py, ir/) "
@@ -806,9 +807,21 @@ def cmd_setup(args: argparse.Namespace) -> int:
         ensure_toolchain(install=False)  # says exactly what to install when missing
         ensure_engine_sdk(install=False)
         engine_library()
+    if any(resolve(n).family == "xpu" for n in names):
+        from fuzz.system_setup import check_xpu_packages
+
+        try:
+            check_xpu_packages()
+        except RuntimeError as e:  # one line saying what to install, not a traceback
+            raise UsageError(str(e)) from None
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
+        if cfg.family == "xpu":  # builds the backend's host-side helper now, not in a campaign
+            from backends import open_backend
+
+            with open_backend(n) as b:
+                b.warm()
         print(f"{cfg.name}: {py}")
     return EXIT_OK
 

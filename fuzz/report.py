@@ -386,6 +386,8 @@ def backend_label(rep: FindingReport) -> str:
         return f"{family_of(c.name)} double, triton {c.version} interpreter"
     if c.family == "interpreter":
         return f"triton {c.version} interpreter"
+    if c.family == "xpu":
+        return f"triton-xpu {c.version} {c.options.get('arch', '')}".rstrip()
     return f"triton {c.version} {c.family} {c.options.get('arch', '')}".rstrip()
 
 
@@ -399,7 +401,8 @@ def title(rep: FindingReport) -> str:
     if kind == "crash":
         sig = (rep.result.exc_type if rep.result and rep.result.exc_type.startswith("SIG") else "") or \
             next(iter(re.findall(r"\bSIG[A-Z]+\b", text)), "signal")
-        who = "adapter " if "adapter" in stage else "compiler " if stage in ("compile", "frontend") else ""
+        who = "adapter " if "adapter" in stage else \
+            "compiler " if stage in ("compile", "frontend", "ttir", "ttgir", "llir", "spv") else ""
         phrase = f"{who}crash ({sig})"
     elif kind in ("internal-error", "rejects-valid") and "adapter" in stage:
         phrase = f"adapter {phrase}"
@@ -486,11 +489,16 @@ def versions_rows(rep: FindingReport) -> list[tuple[str, str]]:
         target = f"AMD {c.options.get('arch')} (`GPUTarget(\"hip\", \"{c.options.get('arch')}\", 64)`)"
     elif c.family == "ascend":
         target = f"{c.options.get('arch')} (`GPUTarget(\"npu\", \"{c.options.get('arch')}\", 0)`)"
+    elif c.family == "xpu":
+        dev = c.options.get("device") or {}
+        target = (f"Intel {dev.get('name', c.options.get('arch'))} (`GPUTarget(\"xpu\", <device properties of "
+                  f"{c.options.get('arch')}>, 32)`, see repro.py)")
     if target:
         rows.append(("target", target))
     if v.get("mode"):
         rows.append(("mode", v["mode"] + (f" on {v['gpu']}" if v.get("gpu") else "")))
-    opts = {k: val for k, val in c.options.items() if k not in ("family", "arch", "capability", "version")}
+    opts = {k: val for k, val in c.options.items()
+            if k not in ("family", "arch", "capability", "version", "device")}
     opts["num_warps"] = rep.case.num_warps
     rows.append(("options", ", ".join(f"{k}={val}" for k, val in opts.items())))
     if c.env.requirements:
@@ -640,6 +648,8 @@ def repro_instructions(rep: FindingReport) -> str:
         "cuda": "runs on a CUDA GPU when torch sees one, else compiles with `triton.compile(ASTSource(...), "
                 f"target=GPUTarget(\"cuda\", {c.options.get('capability')}, 32))`",
         "hip": f"runs on an AMD GPU when torch sees one, else compiles for `{c.options.get('arch')}`",
+        "xpu": "compiles with `triton.compile(ASTSource(...), target=GPUTarget(\"xpu\", <the device "
+               f"properties of {c.options.get('arch')}>, 32))` in a triton-xpu env (no Intel GPU needed)",
         "ascend": "compiles through triton-ascend's frontend and `triton-adapter-opt` exactly as a launch does"
                   + ("; then, when `torch_npu` is present, it launches on the NPU" if divergent else ""),
         "cpufork": f"launches the kernel on CPU torch tensors through {c.options.get('flavor', 'the fork')}'s "
@@ -666,6 +676,7 @@ def backend_block(rep: FindingReport) -> dict[str, Any]:
     return {"name": c.name, "family": c.family, "version": c.version, "arch": opts.get("arch", ""),
             "flavor": opts.get("flavor", ""),
             "capability": opts.get("capability"), "warp_size": opts.get("warp_size"),
+            "device": dict(opts.get("device") or {}),
             "fault": opts.get("fault", ""), "compile_options": dict(opts.get("compile_options") or {}),
             "adapter_options": dict(opts.get("adapter_options") or {}),
             "versions": dict(rep.result.versions) if rep.result else {}}

@@ -214,7 +214,7 @@ def launch_options() -> dict[str, Any]:
     fam = DATA["backend"]["family"]
     launch = DATA.get("launch") or {}
     out: dict[str, Any] = {}
-    if fam in ("cuda", "hip") and launch.get("num_stages") is not None:
+    if fam in ("cuda", "hip", "xpu") and launch.get("num_stages") is not None:
         out["num_stages"] = int(launch["num_stages"])
     if fam == "cuda" and launch.get("maxnreg") is not None:
         out["maxnreg"] = int(launch["maxnreg"])
@@ -345,8 +345,27 @@ def find_hip_lld(version: str) -> None:
           "lld-19, or set TRITON_HIP_LLD_PATH): the compile will fail at the link step")
 
 
+def xpu_setup() -> None:
+    """triton-xpu builds a small C++ helper at each compile: $CC must be a C++ driver (g++)."""
+    import shutil as sh
+
+    os.environ.setdefault("CC", sh.which("g++") or "g++")
+
+
+def gpu_target(be: dict[str, Any]) -> Any:
+    """The recorded target: cuda capability, hip arch, or the Intel GPU's device properties."""
+    from triton.backends.compiler import GPUTarget
+
+    if be["family"] == "cuda":
+        return GPUTarget("cuda", int(be["capability"]), int(be.get("warp_size", 32)))
+    if be["family"] == "xpu":
+        return GPUTarget("xpu", dict(be["device"]), int(be.get("warp_size", 32)))
+    return GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
+
+
 def run_gpu_family(keep: str | None, print_ir: bool) -> int:
-    """cuda/hip: execute on a matching GPU when there is one, else compile for the recorded target."""
+    """cuda/hip: execute on a matching GPU when there is one, else compile for the recorded target;
+    xpu: compile for the recorded Intel GPU (a triton-xpu env; no device needed)."""
     import triton
 
     be = DATA["backend"]
@@ -354,19 +373,18 @@ def run_gpu_family(keep: str | None, print_ir: bool) -> int:
         import torch
     except ImportError:
         torch = None
+    if be["family"] == "xpu":
+        xpu_setup()
     fn = write_kernel(DATA["source"], "kernel", keep)
-    gpu = _gpu_matches(torch, be) if torch is not None else None
+    gpu = _gpu_matches(torch, be) if torch is not None and be["family"] != "xpu" else None
     if gpu is not None:
         print(f"executing on {gpu}")
         return judge_run(lambda: launch(fn, "cuda"))
-    from triton.backends.compiler import GPUTarget
-
-    if be["family"] == "cuda":
-        target = GPUTarget("cuda", int(be["capability"]), int(be.get("warp_size", 32)))
-    else:
-        target = GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
+    target = gpu_target(be)
+    if be["family"] == "hip":
         find_hip_lld(str(triton.__version__))
-    print(f"no matching GPU: compiling only, for {target}")
+    print(f"compiling only, for {be['name']}" if be["family"] == "xpu" else
+          f"no matching GPU: compiling only, for {target}")
     opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {}), **launch_options()}
     try:
         kernel = triton.compile(ast_source(fn, target), target=target, options=opts)
@@ -661,26 +679,24 @@ def form_outputs(keep: str | None, tag: str) -> dict[str, Any] | None:
         if isinstance(source, int):
             raise RuntimeError(f"the fault double's defect ended the run (status {source})")
         return launch(write_kernel(source, tag, keep), "cpu")
-    if fam in ("cuda", "hip"):
+    if fam in ("cuda", "hip", "xpu"):
         import triton
 
         try:
             import torch
         except ImportError:
             torch = None
+        if fam == "xpu":
+            xpu_setup()
         fn = write_kernel(DATA["source"], tag, keep)
-        if torch is not None and _gpu_matches(torch, be) is not None:
+        if fam != "xpu" and torch is not None and _gpu_matches(torch, be) is not None:
             return launch(fn, "cuda")
-        from triton.backends.compiler import GPUTarget
-
-        if fam == "cuda":
-            target = GPUTarget("cuda", int(be["capability"]), int(be.get("warp_size", 32)))
-        else:
-            target = GPUTarget("hip", be["arch"], int(be.get("warp_size", 64)))
+        target = gpu_target(be)
+        if fam == "hip":
             find_hip_lld(str(triton.__version__))
         opts = {"num_warps": DATA["num_warps"], **be.get("compile_options", {}), **launch_options()}
         triton.compile(ast_source(fn, target), target=target, options=opts)
-        print(f"compiled for {target} (no matching GPU: not executed)")
+        print(f"compiled for {be['name'] if fam == 'xpu' else target} (no matching GPU: not executed)")
         return None
     if fam == "ascend":
         fn = write_kernel(DATA["source"], tag, keep)
@@ -774,11 +790,13 @@ def installed_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for dist in ("triton", "triton-ascend", "torch", "numpy", "torch_npu"):
+    for dist in ("triton", "triton-ascend", "triton-xpu", "torch", "numpy", "torch_npu"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
+    if "triton" not in out and "triton-xpu" in out:  # Intel's wheel installs the `triton` package
+        out["triton"] = out["triton-xpu"]
     return out
 
 
@@ -803,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_interpreter(args.keep)
     if fam == "fault":
         return run_interpreter(args.keep, be.get("fault", ""))
-    if fam in ("cuda", "hip"):
+    if fam in ("cuda", "hip", "xpu"):
         return run_gpu_family(args.keep, args.print_ir)
     if fam == "ascend":
         return run_ascend(args.keep, args.print_ir)

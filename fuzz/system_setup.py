@@ -2,8 +2,9 @@
 
 mlir-19-tools and llvm-19 lower triton-ascend's linalg to CPU code, libmlir-19-dev and g++ build
 the in-process engine that does the same work without a process per kernel; chromium renders the HTML
-campaign report in its screenshot test; lld-19 links hip kernels for triton releases up to 3.4.
-Not root: say exactly what to run instead.
+campaign report in its screenshot test; lld-19 links hip kernels for triton releases up to 3.4;
+libze-dev (Level Zero's loader, linked by) and g++ (which builds) the xpu backend's host-side
+arch parser. Not root: say exactly what to run instead.
 """
 
 from __future__ import annotations
@@ -16,11 +17,21 @@ import sys
 PACKAGES = {"mlir-19-tools": "/usr/lib/llvm-19/bin/mlir-opt", "llvm-19": "/usr/lib/llvm-19/bin/llc",
             "lld-19": "/usr/lib/llvm-19/bin/ld.lld",
             "libmlir-19-dev": "/usr/lib/llvm-19/include/mlir/InitAllPasses.h", "g++": "/usr/bin/g++",
-            "chromium": "/usr/bin/chromium"}
+            "chromium": "/usr/bin/chromium", "libze-dev": "/usr/lib/x86_64-linux-gnu/libze_loader.so"}
+# What an xpu backend needs even without --system (checked, never installed, by `setup --backends xpu`).
+XPU_PACKAGES = ("libze-dev", "g++")
 
 
-def missing() -> list[str]:
-    return [pkg for pkg, path in PACKAGES.items() if not os.path.exists(path)]
+def missing(only: tuple[str, ...] | None = None) -> list[str]:
+    return [pkg for pkg, path in PACKAGES.items() if (only is None or pkg in only) and not os.path.exists(path)]
+
+
+def check_xpu_packages() -> None:
+    """One clear line when the xpu backend's host toolchain is absent (its worker would not start)."""
+    need = missing(XPU_PACKAGES)
+    if need:
+        raise RuntimeError(f"the xpu backends need Debian packages {need}: run `apt-get install -y "
+                           f"{' '.join(need)}` as root, or `python3 -m fuzz setup --system`")
 
 
 def ensure_debian_packages() -> None:
