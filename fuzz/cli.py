@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
                    help="how cuda backends on a GPU start kernels: tritondiff's generic launcher "
                         "(default) or Triton's own, which builds a C launcher per signature")
+    f.add_argument("--guided", action="store_true",
+                   help="coverage-guided: atheris' libFuzzer in the first backend's worker chooses the "
+                        "generator's decisions by the lines of triton's own Python they reach; inputs that "
+                        "reach new coverage are kept in runs/<name>-seeds/ and resumed from")
+    f.add_argument("--coverage-every", type=_count, default=10, metavar="N",
+                   help="measure the backends' frontend line coverage on one case in N per worker "
+                        "(default 10; 1: every case; 0: off); shown by stats and the HTML report")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
@@ -364,7 +371,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
         scheduler=args.scheduler, place=parse_place(args.place),
         variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights,
-        regressions=args.regressions)
+        regressions=args.regressions, guided=args.guided, coverage_every=args.coverage_every)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:

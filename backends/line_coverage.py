@@ -1,0 +1,84 @@
+"""Line coverage of a backend's own Python packages (triton's frontend), measured in its worker.
+
+Stdlib only: it runs inside every backend env (Python 3.8+). `sys.settrace` with a filter on the
+*call* event: frames of code outside the watched package directories get no line tracing at all,
+so the cost is one dictionary lookup per Python call elsewhere and one set insert per line
+executed inside triton. The worker traces one case in `every` (a sampled rate) and ships back
+only the lines this process has not shipped before; the orchestrator keeps the union.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+
+class LineTracer:
+    """Collects (file, line) pairs executed in files under `roots` while started."""
+
+    def __init__(self, roots: list[str]) -> None:
+        self.roots = tuple(os.path.join(os.path.realpath(r), "") for r in roots)
+        # What a shipped path is relative to: the directory holding each root package.
+        self.bases = {r: os.path.dirname(r.rstrip(os.sep)) for r in self.roots}
+        self._want: dict[Any, bool] = {}
+        self._rel: dict[str, str] = {}
+        self.lines: set[tuple[str, int]] = set()
+        self.shipped: set[tuple[str, int]] = set()
+
+    def _wanted(self, code: Any) -> bool:
+        w = self._want.get(code)
+        if w is None:
+            path = os.path.realpath(code.co_filename) if code.co_filename.startswith(os.sep) else ""
+            w = self._want[code] = path.startswith(self.roots)
+            if w:
+                root = next(r for r in self.roots if path.startswith(r))
+                self._rel[code.co_filename] = os.path.relpath(path, self.bases[root])
+        return w
+
+    def _on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event != "call" or not self._wanted(frame.f_code):
+            return None
+        return self._on_line
+
+    def _on_line(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line":
+            self.lines.add((frame.f_code.co_filename, frame.f_lineno))
+        return self._on_line
+
+    def start(self) -> None:
+        threading.settrace(self._on_call)
+        sys.settrace(self._on_call)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]
+
+    def take_new(self) -> dict[str, list[int]]:
+        """Lines seen since the last call and never shipped by this process: {relative path: lines}."""
+        fresh = self.lines - self.shipped
+        self.shipped |= fresh
+        self.lines = set()
+        out: dict[str, list[int]] = {}
+        for f, n in fresh:
+            out.setdefault(self._rel.get(f, f), []).append(n)
+        for v in out.values():
+            v.sort()
+        return out
+
+
+def package_roots(names: list[str]) -> list[str]:
+    """Directories of the packages `names` (e.g. ["triton"]), found without importing them."""
+    import importlib.util
+
+    roots = []
+    for n in names:
+        try:
+            spec = importlib.util.find_spec(n)
+        except (ImportError, ValueError):
+            continue
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            roots.append(os.path.realpath(loc))
+    return roots
