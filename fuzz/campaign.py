@@ -11,6 +11,7 @@ drop them.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import signal
 import sys
@@ -454,6 +455,7 @@ class Campaign:
             "new_signatures": new_signatures,
             "reduced": reductions.done if reductions is not None else 0,
             "committed_while_reducing": while_reducing,
+            **({"guided": engine.guided_stats()} if hasattr(engine, "guided_stats") else {}),
         }
 
     def _commit(self, store: Store, campaign: int, done: CaseDone,
@@ -488,7 +490,9 @@ class Campaign:
                 from fuzz.corpus import save_case
 
                 first = fresh[0]
-                note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
+                origin = (f"guided input {hashlib.sha1(done.guided_input).hexdigest()[:12]}"
+                          if done.guided_input is not None else f"seed {done.seed}")
+                note = (f"{self.cfg.name} case {done.index} ({origin}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
                 extra: dict[str, Any] = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else {}
                 if not self.cfg.reference:

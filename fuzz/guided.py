@@ -90,6 +90,12 @@ class GuidedPool(LocalPool):
         self.replayed = 0  # seeds of earlier sessions re-run for libFuzzer only
         self.guide_name = next(iter(first.backends))
 
+    def guided_stats(self) -> dict[str, Any]:
+        """What the session summary says of the guided loop."""
+        seeds = sum(1 for _ in self.seeds.iterdir()) if self.seeds.is_dir() else 0
+        return {"seeds_dir": str(self.seeds), "seeds": seeds, "replayed": self.replayed,
+                "guide": self.guide_name}
+
     def argv(self, scratch: Path) -> list[str]:
         return [f"-max_len={MAX_LEN}", f"-seed={self.cfg.seed + 1}", *LIBFUZZER_FLAGS,
                 f"-artifact_prefix={scratch}/", str(self.seeds.resolve())]
