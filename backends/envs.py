@@ -356,6 +356,7 @@ def remove_env(name: str) -> None:
 # Tools a worker imports only in some modes (atheris: `fuzz --guided`), installed into an env
 # after it is built. They are not pins of the env: adding one must not rebuild every env.
 WORKER_TOOLS = {"atheris": "atheris>=2.3"}
+_HAVE_TOOL: set[tuple[str, str]] = set()
 
 
 def has_module(py: Path, module: str) -> bool:
@@ -374,7 +375,8 @@ def ensure_tool(spec: EnvSpec, module: str, log: Callable[[str], None] | None = 
     into, so it must already have it (the message says what to run).
     """
     py = ensure_env(spec, log)
-    if has_module(py, module):
+    if (str(py), module) in _HAVE_TOOL or has_module(py, module):
+        _HAVE_TOOL.add((str(py), module))  # a restarted guided worker does not ask again
         return py
     req = WORKER_TOOLS[module]
     if not spec.managed:

@@ -687,7 +687,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Idempotent: a second run finds everything in place and returns at once."""
-    from backends.envs import ensure_env
+    from backends.envs import ensure_env, ensure_tool
     from backends.registry import resolve
 
     names = parse_backends(args.backends)
@@ -706,6 +706,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
     for n in names:
         cfg = resolve(n)
         py = ensure_env(cfg.env, log=lambda msg: print(msg, file=sys.stderr))
+        if cfg.env.managed and cfg.family != "cpufork":  # `fuzz --guided` runs atheris in the worker
+            ensure_tool(cfg.env, "atheris", log=lambda msg: print(msg, file=sys.stderr))
         print(f"{cfg.name}: {py}")
     return EXIT_OK
 
