@@ -39,8 +39,9 @@ from fuzz.pipeline import CaseDone, CaseRun, Pipeline
 MAX_LEN = 8192  # bytes of decisions per input: the largest kernels read about 5,000
 INITIAL_SEEDS = 16  # random inputs written into an empty seeds directory (random generation's start)
 # libFuzzer must leave crashes, hangs and memory to tritondiff's worker handling: those are findings
-# or harness events judged by the orchestrator, not libFuzzer's reasons to stop.
-LIBFUZZER_FLAGS = ["-rss_limit_mb=0", "-malloc_limit_mb=0", "-timeout=0", "-print_final_stats=0",
+# or harness events judged by the orchestrator, not libFuzzer's reasons to stop (atheris reads
+# -timeout=0 as one second, so the per-input timeout is set out of reach instead).
+LIBFUZZER_FLAGS = ["-rss_limit_mb=0", "-malloc_limit_mb=0", "-timeout=1000000", "-print_final_stats=0",
                    *[f"-handle_{s}=0" for s in ("segv", "bus", "abrt", "ill", "fpe", "int", "term", "xfsz",
                                                 "usr1", "usr2")]]
 MAX_DEATHS = 5  # consecutive inputs lost to a dead worker before the campaign stops
