@@ -78,13 +78,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", type=Path, default=Path("runs/bench-guided"))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--arms", default="random,guided", help="which arms to run (default both)")
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     rows = []
     print(f"{'backend':18s} {'arm':7s} {'cases':>5s} {'valid':>5s} {'lines':>6s} {'@1/4':>6s} {'@1/2':>6s} "
           f"{'findings':>8s}  kinds", flush=True)
     for backend in [b for b in args.backends.split(",") if b]:
-        for guided in (False, True):
+        for guided in [a == "guided" for a in args.arms.split(",") if a in ("random", "guided")]:
             r = arm(backend, guided, args.minutes, args.variants, args.root, args.seed)
             rows.append(r)
             print(f"{r['backend']:18s} {r['arm']:7s} {r['cases']:5d} {r['valid']:5d} {r['lines']:6d} "

@@ -90,6 +90,9 @@ class GuidedPool(LocalPool):
         self.seeds = cfg.seeds_dir()
         self.replayed = 0  # seeds of earlier sessions re-run for libFuzzer only
         self.guide_name = next(iter(first.backends))
+        # Lines the guide's worker reported on runs that are not cases (the warm-up kernel, replayed
+        # seeds): the worker reports a line once, so they go with the next case or be lost.
+        self.pending: dict[str, list[int]] = {}
 
     def guided_stats(self) -> dict[str, Any]:
         """What the session summary says of the guided loop."""
@@ -115,7 +118,7 @@ class GuidedPool(LocalPool):
                               f"({sum(1 for _ in self.seeds.iterdir())} inputs)")
                 guide = pipeline.backends[self.guide_name]
                 # The first kernel imports (and instruments) the rest of triton: before the clock.
-                guide.run(generate_from_bytes(b"", self.cfg.weights), self.cfg.timeout)
+                self._keep(guide.run(generate_from_bytes(b"", self.cfg.weights), self.cfg.timeout))
             except BaseException as e:  # raised by the main thread
                 warmed.put(e)
                 return
@@ -159,6 +162,11 @@ class GuidedPool(LocalPool):
             self.judged.add(digest)
             if self.abort.is_set():
                 break
+            if self.pending:
+                cov = done.run.coverage.setdefault(self.guide_name, {})
+                for f, lines in self.pending.items():
+                    cov.setdefault(f, []).extend(lines)
+                self.pending = {}
             results.put(done)
             guide.input_done()
 
@@ -176,4 +184,8 @@ class GuidedPool(LocalPool):
             return  # never ran on a backend when it was judged either
         except Exception:
             pass
-        guide.run(case, self.cfg.timeout)
+        self._keep(guide.run(case, self.cfg.timeout))
+
+    def _keep(self, res: Any) -> None:
+        for f, lines in getattr(res, "coverage", {}).items():
+            self.pending.setdefault(f, []).extend(lines)
