@@ -110,6 +110,11 @@ def render(summary: dict[str, Any]) -> str:
         if s.get("variants_run") or s.get("variants_skipped"):
             out.append(f"metamorphic: {s['variants_run']} variants run, {s['variants_skipped']} not applicable or "
                        f"refused; {s.get('variant_s', 0.0):.1f} s on variants")
+        if s.get("guided"):
+            g = s["guided"]
+            out.append(f"guided by {g['guide']}: {g['seeds']} seed inputs in {g['seeds_dir']}/"
+                       + (f"; {g['replayed']} seeds of earlier runs re-run for libFuzzer only"
+                          if g["replayed"] else ""))
         if s.get("harness_errors"):
             out.append(f"harness errors (tritondiff's own code raised): {s['harness_errors']}")
     if summary.get("invalid_reasons"):
