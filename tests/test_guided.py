@@ -37,6 +37,13 @@ def test_store_keeps_coverage_union_and_curve(tmp_path: Path) -> None:
         assert row["by_package"] == {"triton/language": 3, "triton/compiler": 1}
         assert s.coverage_elapsed(cid) == 3.0
         assert len(s.guided_inputs(cid)) == 1
+        from fuzz.html_report import collect, render_html
+        from fuzz.summary import render, store_summary
+
+        page = render_html(collect(s, cid))
+        text = render(store_summary(s, cid))
+    assert "id='plot-frontend'" in page and "<polyline" in page and "triton/language 3" in page
+    assert "frontend lines covered" in text and "triton/language 3" in text
 
 
 def test_schema_2_store_gains_coverage_tables(tmp_path: Path) -> None:
