@@ -44,6 +44,14 @@ class LineTracer:
                 self._rel[code.co_filename] = os.path.relpath(path, self.bases[root])
         return w
 
+    def _relative(self, filename: str) -> str:
+        """Path of a watched file relative to its package's parent ("triton/language/core.py")."""
+        path = os.path.realpath(filename)
+        root = next((r for r in self.roots if path.startswith(r)), None)
+        rel = os.path.relpath(path, self.bases[root]) if root else ""
+        self._rel[filename] = rel
+        return rel
+
     def _on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
         code = frame.f_code
         if event != "call" or not self._wanted(code):
@@ -75,7 +83,9 @@ class LineTracer:
         self.lines = set()
         out: dict[str, list[int]] = {}
         for f, n in fresh:
-            out.setdefault(self._rel.get(f, f), []).append(n)
+            rel = self._rel.get(f) or self._relative(f)
+            if rel:
+                out.setdefault(rel, []).append(n)
         for v in out.values():
             v.sort()
         return out
