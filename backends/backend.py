@@ -46,6 +46,8 @@ def open_backend(name: str, **opts: Any) -> Backend:
     the runner's options, e.g. {"specialize": False, "compile_options": {"num_stages": 2}},
     or {"execute": "never"} to keep a cuda/hip backend compile-only on a GPU machine).
     `Backend.run(case, timeout, options)` takes the same runner options for one case.
+    coverage_every (trace triton's Python lines in one case of N, results carry the new ones),
+    guided (atheris instruments triton in the worker: `next_input`/`input_done`, fuzz/guided.py).
     """
     env_python = opts.pop("env_python", None)
     return Backend(resolve(name, env_python=env_python), **opts)
@@ -57,8 +59,10 @@ class Backend:
     def __init__(self, config: BackendConfig, *, memory_limit_gb: float | None = DEFAULT_MEMORY_LIMIT_GB,
                  log_dir: str | os.PathLike[str] | None = None, startup_timeout: float = 300.0,
                  stderr_tail_bytes: int = 4096, runner_options: dict[str, Any] | None = None,
-                 address_space_limit: bool = True, confirm_deaths: bool = True) -> None:
+                 address_space_limit: bool = True, confirm_deaths: bool = True,
+                 coverage_every: int = 0, guided: bool = False) -> None:
         self.config = config
+        self.flags: dict[str, Any] = {"coverage_every": int(coverage_every), "guided": bool(guided)}
         self.name = config.name
         self.memory_limit = int(memory_limit_gb * (1 << 30)) if memory_limit_gb else None
         self.address_space_limit = address_space_limit
@@ -142,6 +146,24 @@ class Backend:
                                      "not a diagnostic", str(reply.result.get("stage", "")), wall, tail)
             return self._to_result(case, reply, wall, tail, timeout)
 
+    def next_input(self, argv: list[str], timeout: float) -> bytes | None:
+        """Guided backends: the next input atheris' libFuzzer made in the worker (started there
+        with `argv` when the worker is fresh); None when the worker died or timed out meanwhile."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"backend {self.name} is closed")
+            worker = self._ensure_worker()
+            data = worker.next_input(argv, timeout)
+            if data is None:
+                self._worker = None
+            return data
+
+    def input_done(self) -> None:
+        """Guided backends: the current input's runs are over; libFuzzer scores its coverage."""
+        with self._lock:
+            if self._worker is not None:
+                self._worker.input_done()
+
     def _attempt(self, wire: dict[str, Any], options: dict[str, Any] | None,
                  timeout: float) -> tuple[Reply, float, str]:
         worker = self._ensure_worker()
@@ -169,9 +191,15 @@ class Backend:
         if self._worker is not None:
             self._worker.kill()
             self.restarts += 1
-        python = str(ensure_env(self.config.env))
+        if self.flags["guided"]:
+            from backends.envs import ensure_tool
+
+            python = str(ensure_tool(self.config.env, "atheris"))
+        else:
+            python = str(ensure_env(self.config.env))
         w = WorkerProcess(python, self.config.runner, self.runner_options, self.log_path,
-                          self._scratch, self._worker_env(), self.memory_limit, self.address_space_limit)
+                          self._scratch, self._worker_env(), self.memory_limit, self.address_space_limit,
+                          self.flags)
         w.start(self.startup_timeout)
         self.versions = dict(w.info.get("versions", {}))
         self._worker = w
@@ -216,6 +244,9 @@ class Backend:
         r.launch_s = float(res.get("launch_s", 0.0))
         r.run_s = float(res.get("run_s", 0.0))
         r.launcher = str(res.get("launcher", ""))
+        cov = res.get("coverage")
+        if isinstance(cov, dict):
+            r.coverage = {str(k): [int(n) for n in v] for k, v in cov.items() if isinstance(v, list)}
         r.artifacts = {str(k): str(v) for k, v in (res.get("artifacts") or {}).items()}
         r.versions.update({str(k): str(v) for k, v in (res.get("versions") or {}).items()})
         for name, data in (res.get("outputs") or {}).items():

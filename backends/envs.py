@@ -351,3 +351,45 @@ def remove_env(name: str) -> None:
         shutil.rmtree(envs_home() / name)
     with contextlib.suppress(OSError):
         (envs_home() / f"{name}.pip.log").unlink()
+
+
+# Tools a worker imports only in some modes (atheris: `fuzz --guided`), installed into an env
+# after it is built. They are not pins of the env: adding one must not rebuild every env.
+WORKER_TOOLS = {"atheris": "atheris>=2.3"}
+_HAVE_TOOL: set[tuple[str, str]] = set()
+
+
+def has_module(py: Path, module: str) -> bool:
+    """Whether the interpreter `py` can import `module` (asked in a subprocess)."""
+    try:
+        return subprocess.run([str(py), "-c", f"import {module}"], capture_output=True,
+                              timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def ensure_tool(spec: EnvSpec, module: str, log: Callable[[str], None] | None = None) -> Path:
+    """Make `module` (a key of WORKER_TOOLS) importable in the env's python; returns that python.
+
+    A managed env gets it with pip, under the env's lock; an external env is never installed
+    into, so it must already have it (the message says what to run).
+    """
+    py = ensure_env(spec, log)
+    if (str(py), module) in _HAVE_TOOL or has_module(py, module):
+        _HAVE_TOOL.add((str(py), module))  # a restarted guided worker does not ask again
+        return py
+    req = WORKER_TOOLS[module]
+    if not spec.managed:
+        raise EnvError(f"{py} cannot import {module}: run `{py} -m pip install '{req}'`")
+    with _file_lock(envs_home() / f".{spec.name}.lock"):
+        if has_module(py, module):
+            return py
+        (log or (lambda msg: print(msg, file=sys.stderr)))(f"tritondiff: installing {req} into env {spec.name!r}")
+        pip_log = envs_home() / f"{spec.name}.{module}.pip.log"
+        with open(pip_log, "w") as out:
+            rc = subprocess.call([str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                                  *spec.extra_pip_args, req], stdout=out, stderr=subprocess.STDOUT)
+        if rc != 0 or not has_module(py, module):
+            raise EnvError(f"installing {req} into env {spec.name!r} failed (exit {rc}); "
+                           f"last lines of {pip_log}:\n{_tail(pip_log)}")
+    return py

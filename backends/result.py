@@ -36,6 +36,9 @@ class RunResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     launcher: str = ""  # GPU runs: "direct" (tritondiff's generic launcher) or "triton: why"
+    # Lines of the backend's own Python (triton) this worker ran for the first time: {path: lines};
+    # empty when the case was not sampled for coverage (backends.line_coverage).
+    coverage: dict[str, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "outputs"}

@@ -94,8 +94,10 @@ class WorkerProcess:
 
     def __init__(self, python: str, runner: str, options: dict[str, Any], log_path: Path,
                  cwd: Path, env: dict[str, str], memory_limit: int | None,
-                 address_space_limit: bool = True) -> None:
+                 address_space_limit: bool = True, flags: dict[str, Any] | None = None) -> None:
         self.python = python
+        self.flags = dict(flags or {})  # worker modes: coverage_every, guided (worker_main's docstring)
+        self.guiding = False  # libFuzzer owns the worker's loop (after a "guide" request)
         self.runner = runner
         self.options = options
         self.log_path = log_path
@@ -127,7 +129,7 @@ class WorkerProcess:
                 raise WorkerStartError(f"cannot run {self.python}: {e}") from e
         msg = {"op": "init", "runner": self.runner, "options": self.options,
                "memory_limit": self.memory_limit if self.address_space_limit else None,
-               "pdeathsig": threading.current_thread() is threading.main_thread()}
+               "pdeathsig": threading.current_thread() is threading.main_thread(), **self.flags}
         try:
             self._send(msg)
             reply = self._read_frame(time.monotonic() + timeout)
@@ -166,6 +168,30 @@ class WorkerProcess:
         except (_Died, ProtocolError):
             sig, code = self._reap()
             return Reply("died", stage=stage, signal=sig, exit_code=code)
+
+    def next_input(self, argv: list[str], timeout: float) -> bytes | None:
+        """Guided mode: the next input libFuzzer made (starting libFuzzer first if it is not
+        running in this worker); None when the worker died or timed out instead (it is killed)."""
+        try:
+            if not self.guiding:
+                self._send({"op": "guide", "argv": list(argv)})
+                self.guiding = True
+            msg = self._read_frame(time.monotonic() + timeout)
+        except (_Timeout, _Died, ProtocolError, _OverMemory):
+            self.kill()
+            return None
+        if msg.get("op") != "input" or not isinstance(msg.get("data"), bytes):
+            self.kill()
+            return None
+        return msg["data"]
+
+    def input_done(self) -> None:
+        """Guided mode: every run of the current input is done; libFuzzer may score it."""
+        if self.guiding and self.alive():
+            try:
+                self._send({"op": "next"})
+            except _Died:
+                pass
 
     def close(self, grace: float = 2.0) -> None:
         """Ask the worker to exit, then make sure it did."""

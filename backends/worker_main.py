@@ -13,6 +13,13 @@ per-worker log file that the orchestrator reads back when a case crashes.
     → {"op": "run", "case": wire_case, "options": {...}}
     ← {"op": "stage", "stage": str}*  then  {"op": "result", "result": {...}}
     → {"op": "exit"}
+
+Init may ask for `coverage_every: N` (trace triton's own Python lines in one case of N; each
+result then carries the lines this process had not reported before, `coverage`) and `guided: true`
+(atheris instruments triton as it is imported). A guided worker, told `{"op": "guide", "argv"}`,
+hands its main loop to atheris' libFuzzer: for every input libFuzzer makes it sends
+`{"op": "input", "data": bytes}` and serves `run` requests for it (the orchestrator generates and
+judges the kernel) until `{"op": "next"}`; libFuzzer then scores the coverage those runs reached.
 """
 
 from __future__ import annotations
@@ -182,8 +189,18 @@ def main() -> int:
 
         from backends import runner_api as api
 
+        if init.get("guided"):  # instrument triton for libFuzzer's coverage as it is imported, lazily too
+            import atheris
+
+            atheris.instrument_imports(include=COVERED_PACKAGES, exclude=NOT_GUIDED).__enter__()
         runner = importlib.import_module(init["runner"])
         info = runner.prepare(init["options"]) if hasattr(runner, "prepare") else {}
+        tracer = None
+        if init.get("coverage_every"):
+            from backends.line_coverage import LineTracer, package_roots
+
+            roots = package_roots(COVERED_PACKAGES)
+            tracer = LineTracer(roots) if roots else None
     except BaseException as e:
         send({"op": "init_error", "exc_type": type(e).__name__, "message": str(e),
               "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))})
@@ -206,27 +223,81 @@ def main() -> int:
         send({"op": "stage", "stage": s})
 
     api.set_stage_hook(hook)
-    while True:
-        msg = read_frame(proto_in)
-        if msg is None or msg.get("op") == "exit":
-            break
-        if msg.get("op") != "run":
-            continue
-        stage[0] = "frontend"
-        t0 = time.perf_counter()
-        res = _run_one(runner, api, msg["case"], {**init["options"], **(msg.get("options") or {})},
-                       stage)
-        res.setdefault("worker_s", time.perf_counter() - t0)
-        restart = bool(getattr(runner, "needs_restart", lambda: False)())
-        if restart:  # e.g. a device fault poisoned the CUDA context: this process is done
-            res["worker_restart"] = True
-        sys.stderr.flush()
-        send({"op": "result", "result": res})
-        if restart:
-            break
+    _Server(runner, api, init, stage, send, proto_in, tracer).serve(nested=False)
     if hasattr(runner, "shutdown"):
         runner.shutdown()
     return 0
+
+
+COVERED_PACKAGES = ["triton"]  # triton.language, the code generator, semantics, backend drivers
+NOT_GUIDED = ["triton.experimental"]  # gluon: no generated kernel reaches it; instrumenting it costs ~half the start
+
+
+class _Server:
+    """The request loop, also run nested inside libFuzzer's callback in guided mode."""
+
+    def __init__(self, runner: Any, api: Any, init: dict, stage: list[str], send: Any,
+                 proto_in: BinaryIO, tracer: Any) -> None:
+        self.runner, self.api, self.init, self.stage = runner, api, init, stage
+        self.send, self.proto_in, self.tracer = send, proto_in, tracer
+        self.every = int(init.get("coverage_every") or 0)
+        self.count = 0
+
+    def serve(self, nested: bool) -> str:
+        """Answer requests until exit ("exit") or, nested, until the input is done ("next")."""
+        while True:
+            msg = read_frame(self.proto_in)
+            op = msg.get("op") if msg else "exit"
+            if op == "exit":
+                return "exit"
+            if op == "next" and nested:
+                return "next"
+            if op == "guide" and not nested:
+                self.fuzz([str(a) for a in msg.get("argv") or []])  # returns only if libFuzzer does
+                return "exit"
+            if op != "run":
+                continue
+            if self.run(msg):
+                return "exit"
+
+    def run(self, msg: dict) -> bool:
+        """One case; True when the runner asks for a fresh process afterwards."""
+        self.stage[0] = "frontend"
+        traced = self.tracer is not None and self.every > 0 and self.count % self.every == 0
+        self.count += 1
+        t0 = time.perf_counter()
+        if traced:
+            self.tracer.start()
+        try:
+            res = _run_one(self.runner, self.api, msg["case"],
+                           {**self.init["options"], **(msg.get("options") or {})}, self.stage)
+        finally:
+            if traced:
+                self.tracer.stop()
+        res.setdefault("worker_s", time.perf_counter() - t0)
+        if traced:
+            res["coverage"] = self.tracer.take_new()
+        restart = bool(getattr(self.runner, "needs_restart", lambda: False)())
+        if restart:  # e.g. a device fault poisoned the CUDA context: this process is done
+            res["worker_restart"] = True
+        sys.stderr.flush()
+        self.send({"op": "result", "result": res})
+        return restart
+
+    def fuzz(self, argv: list[str]) -> None:
+        """libFuzzer drives from here on; each input is generated and judged by the orchestrator."""
+        import atheris
+
+        def one_input(data: bytes) -> None:
+            self.send({"op": "input", "data": bytes(data)})
+            if self.serve(nested=True) == "exit":
+                if hasattr(self.runner, "shutdown"):
+                    self.runner.shutdown()
+                sys.stderr.flush()
+                os._exit(0)
+
+        atheris.Setup([sys.argv[0], *argv], one_input)
+        atheris.Fuzz()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ drop them.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import signal
 import sys
@@ -62,6 +63,17 @@ class CampaignConfig:
     regressions: bool = False  # keep only findings another release of the family escapes
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: the local pool
     place: dict[str, str] = field(default_factory=dict)  # backend -> Dask resource name or "any"
+    coverage_every: int = 50  # trace the backends' own Python lines in one case of N per worker (0: off)
+    guided: bool = False  # atheris' libFuzzer in the first backend's worker makes the inputs (fuzz/guided.py)
+    run_opts: dict[str, dict[str, Any]] = field(default_factory=dict)  # set by Campaign.run: run_backend_opts()
+
+    def run_backend_opts(self) -> dict[str, dict[str, Any]]:
+        """Backend options of the campaign's own pipelines: coverage sampling on every backend,
+        and for --guided atheris in the first (the guide); reductions open plain backends."""
+        opts = {n: {**self.backend_opts.get(n, {}), "coverage_every": self.coverage_every} for n in self.backends}
+        if self.guided and self.backends:
+            opts[self.backends[0]]["guided"] = True
+        return {**self.backend_opts, **opts}
 
     def pipeline_opts(self) -> dict[str, Any]:
         """How every pipeline of this campaign judges (the same on every engine)."""
@@ -71,7 +83,7 @@ class CampaignConfig:
     def resolve_names(self, canonical: list[str]) -> None:
         """Adopt canonical backend names, then derive the campaign name and default store path."""
         self.backends = list(canonical)
-        self.name = self.name or default_name(self.backends, self.seed)
+        self.name = self.name or default_name(self.backends, self.seed) + ("-guided" if self.guided else "")
         if self.db is None:
             self.db = Path("runs") / f"{self.name}.sqlite"
 
@@ -85,6 +97,12 @@ class CampaignConfig:
         assert self.db is not None
         stem = self.db.name[:-len(".sqlite")] if self.db.name.endswith(".sqlite") else self.db.name
         return self.db.with_name(f"{stem}-corpus")
+
+    def seeds_dir(self) -> Path:
+        """--guided: libFuzzer's corpus, the inputs that reached new coverage (resumed from)."""
+        assert self.db is not None
+        stem = self.db.name[:-len(".sqlite")] if self.db.name.endswith(".sqlite") else self.db.name
+        return self.db.with_name(f"{stem}-seeds")
 
 
 class IndexSource:
@@ -126,7 +144,8 @@ class LocalPool:
         self.abort = abort
         self.pipelines = [first]
         for _ in range(cfg.jobs - 1):
-            self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.backend_opts, order=cfg.backends,
+            self.pipelines.append(Pipeline(user_names, cfg.timeout, cfg.run_opts or cfg.backend_opts,
+                                           order=cfg.backends,
                                            **cfg.pipeline_opts()))
         self.threads: list[threading.Thread] = []
         self.go_event = threading.Event()
@@ -240,6 +259,8 @@ class Campaign:
         self.engine: Any = None
         self.progress: Progress | None = None
         self.interrupts = 0
+        self.started = time.monotonic()
+        self.clock0 = 0.0
 
     # ---- signals ----------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -265,7 +286,12 @@ class Campaign:
 
         cfg = self.cfg
         # Open backends first: an unknown name must fail before a campaign row exists.
-        first: Pipeline | None = Pipeline(cfg.backends, cfg.timeout, cfg.backend_opts, **cfg.pipeline_opts())
+        if cfg.guided and (cfg.scheduler or cfg.jobs != 1):
+            from fuzz.options import UsageError
+
+            raise UsageError("--guided runs one libFuzzer in one local pipeline: drop --jobs/--scheduler")
+        cfg.run_opts = cfg.run_backend_opts()  # keyed by the names as given, as backend_opts is
+        first: Pipeline | None = Pipeline(cfg.backends, cfg.timeout, cfg.run_opts, **cfg.pipeline_opts())
         assert first is not None
         user_names = list(cfg.backends)
         cfg.resolve_names(list(first.backends))
@@ -288,10 +314,17 @@ class Campaign:
                       "generator_version": generators.GENERATOR_VERSION, "timeout": cfg.timeout,
                       "seed_stride": SEED_STRIDE, "variants": cfg.variants, "reference": cfg.reference,
                       "relation_weights": cfg.relation_weights,
-                      **({"regressions": True} if cfg.regressions else {})}
+                      **({"regressions": True} if cfg.regressions else {}),
+                      **({"guided": True} if cfg.guided else {})}
             campaign, resumed = store.open_campaign(cfg.name, config)
             committed = store.committed_indices(campaign)
-            if first is not None:
+            if first is not None and cfg.guided:
+                from fuzz.guided import GuidedPool
+
+                self.engine = GuidedPool(cfg, first, user_names, self.stop, self.abort,
+                                         judged=store.guided_inputs(campaign), note=self._note)
+                first = None
+            elif first is not None:
                 self.engine = LocalPool(cfg, first, user_names, self.stop, self.abort)
                 first = None
             if threading.current_thread() is threading.main_thread():
@@ -336,7 +369,8 @@ class Campaign:
         warm_s = time.perf_counter() - t_warm
 
         backend_before = engine.backend_time()
-        start = time.monotonic()
+        start = self.started = time.monotonic()
+        self.clock0 = store.coverage_elapsed(campaign)  # a resumed campaign's coverage clock continues
         progress.start = start
         source.deadline = start + cfg.minutes * 60 if cfg.minutes is not None else None
         engine.go()
@@ -421,6 +455,7 @@ class Campaign:
             "new_signatures": new_signatures,
             "reduced": reductions.done if reductions is not None else 0,
             "committed_while_reducing": while_reducing,
+            **({"guided": engine.guided_stats()} if hasattr(engine, "guided_stats") else {}),
         }
 
     def _commit(self, store: Store, campaign: int, done: CaseDone,
@@ -430,7 +465,8 @@ class Campaign:
         rec = CaseRecord(campaign=campaign, index=done.index, seed=done.seed, gen_s=done.gen_s,
                          ref_s=run.ref_s, backend_s=run.backend_s, judge_s=run.judge_s,
                          valid=run.valid and not done.gen_error, reason=done.gen_error or run.reason,
-                         outcomes=run.records)
+                         outcomes=run.records, coverage=run.coverage, guided_input=done.guided_input,
+                         elapsed_s=self.clock0 + time.monotonic() - self.started)
         if case is not None:
             rec.case_id = case.case_id
             rec.features = list(case.features)
@@ -454,7 +490,9 @@ class Campaign:
                 from fuzz.corpus import save_case
 
                 first = fresh[0]
-                note = (f"{self.cfg.name} case {done.index} (seed {done.seed}): {first.kind} on "
+                origin = (f"guided input {hashlib.sha1(done.guided_input).hexdigest()[:12]}"
+                          if done.guided_input is not None else f"seed {done.seed}")
+                note = (f"{self.cfg.name} case {done.index} ({origin}): {first.kind} on "
                         f"{first.backend} at {first.stage or '?'}: {first.message.strip()[:200]}")
                 extra: dict[str, Any] = {"variants": rec.case_json["variants"]} if "variants" in rec.case_json else {}
                 if not self.cfg.reference:

@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--launcher", choices=("direct", "triton"), default="direct",
                    help="how cuda backends on a GPU start kernels: tritondiff's generic launcher "
                         "(default) or Triton's own, which builds a C launcher per signature")
+    f.add_argument("--guided", action="store_true",
+                   help="coverage-guided: atheris' libFuzzer in the first backend's worker chooses the "
+                        "generator's decisions by the lines of triton's own Python they reach; inputs that "
+                        "reach new coverage are kept in runs/<name>-seeds/ and resumed from")
+    f.add_argument("--coverage-every", type=_count, default=50, metavar="N",
+                   help="measure the backends' frontend line coverage on one case in N per worker "
+                        "(default 50: about 6 %% more time on the interpreter; 1: every case; 0: off); shown by "
+                        "stats and the HTML report")
     f.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     f.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
@@ -413,7 +421,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         reduce=args.reduce, reduce_budget=args.reduce_budget, backend_opts=_backend_opts(args, backends),
         scheduler=args.scheduler, place=parse_place(args.place),
         variants=args.variants, reference=not args.no_reference, relation_weights=rel_weights,
-        regressions=args.regressions)
+        regressions=args.regressions, guided=args.guided, coverage_every=args.coverage_every)
     with stdout_to_stderr(args.json) as out:
         summary = Campaign(cfg).run()
         if args.json:
@@ -791,7 +799,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Idempotent: a second run finds everything in place and returns at once."""
-    from backends.envs import ensure_env
+    from backends.envs import ensure_env, ensure_tool
     from backends.registry import resolve
 
     names = parse_backends(args.backends)
@@ -822,6 +830,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
             with open_backend(n) as b:
                 b.warm()
+        if cfg.env.managed and cfg.family != "cpufork":  # `fuzz --guided` runs atheris in the worker
+            ensure_tool(cfg.env, "atheris", log=lambda msg: print(msg, file=sys.stderr))
         print(f"{cfg.name}: {py}")
     return EXIT_OK
 

@@ -33,6 +33,7 @@ PLOT_COLORS: dict[str, Any] = {
     "compile": "#f58518",
     "run": "#7b4ea3",
     "wall": "#4c78a8",
+    "frontend": ("#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2", "#17becf"),
     "heatmap": {
         "ok": ("#e5f5e0", "#c7e9c0", "#a1d99b", "#74c476", "#41ab5d", "#238b45"),
         "finding": ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15"),
@@ -58,6 +59,7 @@ class CampaignData:
     features: dict[str, int] = field(default_factory=dict)
     throughput: dict[str, dict[str, float]] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    frontend: list[dict[str, Any]] = field(default_factory=list)  # Store.coverage(): lines of triton run
 
 
 def _utc(stamp: str) -> float:
@@ -131,6 +133,7 @@ def collect(store: Store, campaign: int | None) -> CampaignData:
                            "wall_ms": 1e3 * ws / n if n else 0.0, "per_s": n / ws if ws > 0 else 0.0}
     d.findings = [f.to_json() for f in store.findings(campaign=campaign)]
     bisections = store.bisections()
+    d.frontend = store.coverage(campaign)
     for f in d.findings:
         f["short_id"] = short_id(f["signature"])
         f["bisections"] = bisections.get(f["id"], [])
@@ -209,6 +212,23 @@ def render_html(d: CampaignData, report_dir: Path | None = None) -> str:
                  f"<div class='cap'>share of the {d.n_cases} generated kernels that use each feature</div>"
                  + (svg_plots.hbars([f for f, _ in feats], [("kernels", c["coverage"], [v / n for _, v in feats])],
                                     bar_h=11, xmax=1.0) if feats else "<p>(no cases)</p>") + "</div>")
+    # 5. the backends' own Python (triton's frontend) covered over time
+    if d.frontend:
+        pal = c["frontend"]
+        many = len({x["campaign"] for x in d.frontend}) > 1
+        series = [((f"#{x['campaign']} " if many else "") + x["backend"], pal[k % len(pal)],
+                   [(t, n) for t, _i, n in x["series"]]) for k, x in enumerate(d.frontend)]
+        rows = "".join(f"<tr><td>{'#' + str(x['campaign']) + ' ' if many else ''}{esc(x['backend'])}</td>"
+                       f"<td class='num'>{x['lines']}</td><td class='num'>{x['files']}</td><td>"
+                       + ", ".join(f"{esc(p)} {n}" for p, n in
+                                   sorted(x["by_package"].items(), key=lambda kv: -kv[1])[:6])
+                       + "</td></tr>" for x in d.frontend)
+        parts.append("<div class='card' id='plot-frontend'><h2>Frontend lines covered over time</h2>"
+                     "<div class='cap'>distinct lines of each backend's own Python package (triton: language, "
+                     "compiler, runtime, backend drivers) run by the sampled cases (fuzz --coverage-every)</div>"
+                     + svg_plots.step_lines(series, y_label="lines")
+                     + "<table><tr><th>backend</th><th>lines</th><th>files</th><th>by subpackage</th></tr>"
+                     + rows + "</table></div>")
     parts.append("</div>")
     parts.append(findings_table(d, report_dir))
     parts.append("</body></html>")

@@ -68,6 +68,8 @@ class CaseRun:
     variants: list[VariantRun] = field(default_factory=list)
     agreement: dict[str, Any] = field(default_factory=dict)  # cross-backend groups and pairs
     variant_s: float = 0.0  # deriving, proving and running variants (inside backend_s too)
+    # Lines of each backend's own Python its worker ran for the first time: {backend: {file: [lines]}}
+    coverage: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def ran_variants(self) -> list[VariantRun]:
         return [v for v in self.variants if v.case is not None and not v.note]
@@ -105,6 +107,7 @@ class CaseDone:
     run: CaseRun
     gen_s: float
     gen_error: str = ""
+    guided_input: bytes | None = None  # --guided: the libFuzzer input the case was generated from
 
     def slim(self) -> CaseDone:
         """Drop the raw outputs and reference of a case without a finding (only findings keep
@@ -258,7 +261,10 @@ class Pipeline:
         """One Backend.run, timed; a wrapper exception becomes a harness record (None returned)."""
         t = self.call_started = time.perf_counter()
         try:
-            return backend.run(case, self.timeout)
+            res = backend.run(case, self.timeout)
+            for f, lines in getattr(res, "coverage", {}).items():
+                out.coverage.setdefault(name, {}).setdefault(f, []).extend(lines)
+            return res
         except Exception as e:
             out.records.append(OutcomeRecord(
                 name, "unsupported", "harness", f"harness:{name}:{type(e).__name__}",

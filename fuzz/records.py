@@ -53,6 +53,10 @@ class CaseRecord:
     ref_s: float = 0.0
     backend_s: float = 0.0  # time inside Backend.run calls
     judge_s: float = 0.0
+    # Lines of each backend's own Python first run by this case's worker: {backend: {file: [lines]}}
+    coverage: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    elapsed_s: float = 0.0  # campaign time when the case was committed (the coverage time axis)
+    guided_input: bytes | None = None  # --guided: the libFuzzer input the kernel was generated from
 
     def findings(self) -> list[OutcomeRecord]:
         """Finding outcomes, one per signature (a case counts once per signature)."""

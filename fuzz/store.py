@@ -25,7 +25,7 @@ from typing import Any
 
 from fuzz.records import CaseRecord
 
-SCHEMA_VERSION = 2  # 2: outcomes.launch_s
+SCHEMA_VERSION = 3  # 2: outcomes.launch_s; 3: frontend coverage, guided inputs
 FINDING_STATUSES = ("new", "known", "ignored")
 
 _SCHEMA = """
@@ -91,6 +91,31 @@ CREATE TABLE IF NOT EXISTS findings (
     reduced_json TEXT,
     reduce_summary TEXT
 );
+-- Lines of each backend's own Python (triton's frontend) that the campaign's kernels ran.
+CREATE TABLE IF NOT EXISTS coverage_lines (
+    campaign INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    file TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    PRIMARY KEY (campaign, backend, file, line)
+) WITHOUT ROWID;
+-- One row each time a backend's covered line count grows: the coverage-over-time curve.
+CREATE TABLE IF NOT EXISTS coverage_series (
+    campaign INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    t_s REAL NOT NULL,
+    idx INTEGER NOT NULL,
+    lines INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS coverage_series_campaign ON coverage_series(campaign, backend);
+-- --guided: the libFuzzer input each case was generated from (resuming skips those judged).
+CREATE TABLE IF NOT EXISTS guided_inputs (
+    campaign INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (campaign, sha1)
+);
 """
 
 
@@ -134,7 +159,7 @@ def fingerprint(config: dict[str, Any]) -> str:
     """Identity of a campaign: what decides which kernels index i produces and where they run."""
     key = {k: config.get(k) for k in ("backends", "seed", "weights", "generator_version")}
     # Oracle settings that change what runs; absent from stores written before they existed.
-    key.update({k: config[k] for k in ("variants", "reference", "relation_weights") if k in config})
+    key.update({k: config[k] for k in ("variants", "reference", "relation_weights", "guided") if k in config})
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -142,6 +167,7 @@ def fingerprint(config: dict[str, Any]) -> str:
 # version -> SQL that brings a store of that version to the next one.
 MIGRATIONS: dict[int, str] = {
     1: "ALTER TABLE outcomes ADD COLUMN launch_s REAL NOT NULL DEFAULT 0",  # schema 1 had no launch time
+    2: _SCHEMA[_SCHEMA.index("-- Lines of each backend"):],  # schema 2 had no coverage tables
 }
 MAX_STORE_BYTES_CHECKED = 1 << 30  # quick_check of larger stores would delay every command
 
@@ -418,6 +444,11 @@ class Store:
                         (o.signature, o.backend, o.kind, o.stage, rec.campaign, rec.index, rec.case_id,
                          stamp, stamp, o.message, case_json, outputs_json))
                     new.append(o.signature)
+            self._record_coverage(rec)
+            if rec.guided_input is not None:
+                self.db.execute("INSERT OR IGNORE INTO guided_inputs(campaign, sha1, idx, data) VALUES (?,?,?,?)",
+                                (rec.campaign, hashlib.sha1(rec.guided_input).hexdigest(), rec.index,
+                                 rec.guided_input))
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as e:
             self._rollback()
@@ -426,6 +457,53 @@ class Store:
             self._rollback()
             raise
         return new
+
+    def _record_coverage(self, rec: CaseRecord) -> None:
+        """Add the case's newly covered lines; a backend whose count grew gets a point on its curve."""
+        for backend, files in sorted(rec.coverage.items()):
+            rows = [(rec.campaign, backend, f, int(n)) for f, lines in files.items() for n in lines]
+            if not rows:
+                continue
+            before = self.db.total_changes
+            self.db.executemany("INSERT OR IGNORE INTO coverage_lines(campaign, backend, file, line)"
+                                " VALUES (?,?,?,?)", rows)
+            if self.db.total_changes == before:
+                continue
+            (total,) = self.db.execute("SELECT COUNT(*) FROM coverage_lines WHERE campaign=? AND backend=?",
+                                       (rec.campaign, backend)).fetchone()
+            self.db.execute("INSERT INTO coverage_series(campaign, backend, t_s, idx, lines) VALUES (?,?,?,?,?)",
+                            (rec.campaign, backend, rec.elapsed_s, rec.index, total))
+
+    def coverage(self, campaign: int | None = None) -> list[dict[str, Any]]:
+        """Per campaign and backend: lines and files of its own Python covered, by top-level
+        subpackage, and the curve [[t_s, case index, lines], ...]."""
+        where, args = _where_campaign(campaign)
+        out: dict[tuple[int, str], dict[str, Any]] = {}
+        for camp, backend, f, n in self.db.execute(
+                f"SELECT campaign, backend, file, COUNT(*) FROM coverage_lines {where}"
+                " GROUP BY campaign, backend, file", args):
+            row = out.setdefault((camp, backend), {"campaign": camp, "backend": backend, "lines": 0, "files": 0,
+                                                   "by_package": {}, "series": []})
+            row["lines"] += n
+            row["files"] += 1
+            parts = str(f).split("/")
+            pkg = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+            row["by_package"][pkg] = row["by_package"].get(pkg, 0) + n
+        for camp, backend, t, idx, lines in self.db.execute(
+                f"SELECT campaign, backend, t_s, idx, lines FROM coverage_series {where} ORDER BY rowid", args):
+            if (camp, backend) in out:
+                out[(camp, backend)]["series"].append([t, idx, lines])
+        return [out[k] for k in sorted(out)]
+
+    def coverage_elapsed(self, campaign: int) -> float:
+        """Campaign time of the last coverage point (a resumed campaign's clock continues there)."""
+        (t,) = self.db.execute("SELECT COALESCE(MAX(t_s), 0) FROM coverage_series WHERE campaign=?",
+                               (campaign,)).fetchone()
+        return float(t)
+
+    def guided_inputs(self, campaign: int) -> set[str]:
+        """SHA-1s of the libFuzzer inputs whose cases this (guided) campaign has committed."""
+        return {r[0] for r in self.db.execute("SELECT sha1 FROM guided_inputs WHERE campaign=?", (campaign,))}
 
     def set_reduced(self, signature: str, case_json: dict[str, Any], summary: str) -> None:
         """Keep the minimal kernel next to the finding; the original case stays as it was."""

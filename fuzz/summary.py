@@ -29,6 +29,7 @@ def store_summary(store: Store, campaign: int | None) -> dict[str, Any]:
         "invalid_reasons": [[r, n] for r, n in store.invalid_reasons(campaign)],
         "timing_total": store.timing(campaign),
         "findings": [f.to_json() for f in findings],
+        "frontend_coverage": store.coverage(campaign),
     }
 
 
@@ -51,6 +52,18 @@ def outcome_table(outcomes: dict[str, dict[str, int]]) -> str:
     kinds += sorted({k for per in outcomes.values() for k in per} - set(kinds))
     rows = [[b, *[per.get(k, 0) for k in kinds]] for b, per in sorted(outcomes.items())]
     return _table(["backend", *kinds], rows)
+
+
+def frontend_table(cov: list[dict[str, Any]]) -> str:
+    """Lines of each backend's own Python covered, and when the count last grew."""
+    rows = []
+    for x in cov:
+        last = x["series"][-1] if x["series"] else [0.0, 0, 0]
+        half = next((t for t, _i, n in x["series"] if n >= x["lines"] / 2), 0.0)
+        rows.append([f"#{x['campaign']}", x["backend"], x["lines"], x["files"], f"{half:.0f}", f"{last[0]:.0f}",
+                     ", ".join(f"{p} {n}" for p, n in sorted(x["by_package"].items(), key=lambda kv: -kv[1])[:4])])
+    return ("frontend lines covered (the backend's own Python, sampled cases):\n"
+            + _table(["campaign", "backend", "lines", "files", "half by s", "last new at s", "top subpackages"], rows))
 
 
 def findings_table(findings: list[dict[str, Any]], new: set[str] | None = None, limit: int = 50) -> str:
@@ -97,6 +110,11 @@ def render(summary: dict[str, Any]) -> str:
         if s.get("variants_run") or s.get("variants_skipped"):
             out.append(f"metamorphic: {s['variants_run']} variants run, {s['variants_skipped']} not applicable or "
                        f"refused; {s.get('variant_s', 0.0):.1f} s on variants")
+        if s.get("guided"):
+            g = s["guided"]
+            out.append(f"guided by {g['guide']}: {g['seeds']} seed inputs in {g['seeds_dir']}/"
+                       + (f"; {g['replayed']} seeds of earlier runs re-run for libFuzzer only"
+                          if g["replayed"] else ""))
         if s.get("harness_errors"):
             out.append(f"harness errors (tritondiff's own code raised): {s['harness_errors']}")
     if summary.get("invalid_reasons"):
@@ -105,6 +123,10 @@ def render(summary: dict[str, Any]) -> str:
             out.append(f"  {n:6d}  {_clip(reason, 100)}")
     out.append("")
     out.append(outcome_table(summary["outcomes"]))
+    cov = summary.get("frontend_coverage") or []
+    if cov:
+        out.append("")
+        out.append(frontend_table(cov))
     out.append("")
     new = set(s.get("new_signatures", [])) if s else set()
     out.append(f"findings ({len(summary['findings'])}):")

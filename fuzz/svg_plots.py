@@ -179,3 +179,46 @@ def hbars(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float
             body.append(f'<text x="{width - note_w + 4}" y="{y0 + group_h / 2 + 3:.0f}" fill="{AXIS}">'
                         f'{esc(notes[g])}</text>')
     return _svg(width, height, body, axis_label or "bar chart")
+
+
+def step_lines(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]], width: int = 660,
+               height: int = 300, y_label: str = "lines", x_label: str = "campaign time") -> str:
+    """One rising step line per series (name, colour, [(x, y), ...]): e.g. lines covered over time."""
+    ml, mr, mt, mb = 54, 14, 24, 36
+    w, h = width - ml - mr, height - mt - mb
+    xmax = max([1.0] + [x for _, _, pts in series for x, _ in pts])
+    ymax = nice_max(max([0.0] + [y for _, _, pts in series for _, y in pts]) or 1)
+    body: list[str] = []
+
+    def X(x: float) -> float:
+        return ml + w * x / xmax
+
+    def Y(y: float) -> float:
+        return mt + h - h * y / ymax
+
+    for i in range(5):
+        y = mt + h * i / 4
+        body.append(f'<line x1="{ml}" y1="{y:.1f}" x2="{ml + w}" y2="{y:.1f}" stroke="{GRID}"/>')
+        body.append(f'<text x="{ml - 4}" y="{y + 4:.1f}" text-anchor="end" fill="{AXIS}">'
+                    f'{_fmt(ymax * (4 - i) / 4)}</text>')
+        x = X(xmax * i / 4)
+        body.append(f'<text x="{x:.1f}" y="{mt + h + 14}" text-anchor="middle" fill="{AXIS}">'
+                    f'{fmt_duration(xmax * i / 4)}</text>')
+    for k, (name, color, pts) in enumerate(series):
+        body.append(f'<rect x="{ml + 8 + 200 * k}" y="6" width="10" height="10" fill="{color}"/>'
+                    f'<text x="{ml + 22 + 200 * k}" y="15">{esc(name)}</text>')
+        if not pts:
+            continue
+        step = [f"{X(0):.1f},{Y(0):.1f}"]
+        prev = 0.0
+        for x, y in pts:
+            step.append(f"{X(x):.1f},{Y(prev):.1f}")
+            step.append(f"{X(x):.1f},{Y(y):.1f}")
+            prev = y
+        step.append(f"{X(xmax):.1f},{Y(prev):.1f}")
+        body.append(f'<polyline points="{" ".join(step)}" fill="none" stroke="{color}" stroke-width="3">'
+                    f'<title>{esc(name)}: {pts[-1][1]:.0f} {esc(y_label)}</title></polyline>')
+    body.append(f'<line x1="{ml}" y1="{mt + h}" x2="{ml + w}" y2="{mt + h}" stroke="{AXIS}"/>')
+    body.append(f'<text x="{ml + w / 2:.0f}" y="{height - 4}" text-anchor="middle" fill="{AXIS}">'
+                f'{esc(x_label)}</text>')
+    return _svg(width, height, body, f"{y_label} over time")

@@ -196,7 +196,7 @@ def test_schema_1_store_gains_launch_times(tmp_path: Path) -> None:
     con.commit()
     con.close()
     with Store(db) as s:
-        assert s.db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert s.db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 3
         r = rec(cid, 1)
         r.outcomes[0].launch_s = 0.05
         s.record_case(r)
