@@ -267,10 +267,15 @@ def _death(reply: Reply) -> str:
     return f"exit code {reply.exit_code}"
 
 
-@atexit.register
-def _close_all() -> None:
-    for b in list(_open):
+def close_quietly(backends: Any) -> None:
+    """Close every backend given; one that fails to close (a dead worker) does not stop the rest."""
+    for b in list(backends):
         try:
             b.close()
         except Exception:
             pass
+
+
+@atexit.register
+def _close_all() -> None:
+    close_quietly(_open)

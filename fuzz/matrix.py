@@ -197,11 +197,9 @@ def matrix(paths: list[str], backends: list[str], out: Path, timeout: float = 60
                             errors.append(f"{entry.path}: report for {c.backend} failed: {type(e).__name__}: {e}")
             rows.append(row)
     finally:
-        for b in opened.values():
-            try:
-                b.close()
-            except Exception:
-                pass
+        from backends.backend import close_quietly
+
+        close_quietly(opened.values())
     doc = {"command": "matrix", "columns": columns, "rows": [
         {"file": r.file, "case_id": r.case_id, "kernel": r.kernel, "origin": r.origin, "note": r.note,
          "cells": {k: c.to_json() for k, c in r.cells.items()}} for r in rows],

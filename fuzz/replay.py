@@ -150,11 +150,9 @@ def replay(paths: list[str], backends: list[str] | None = None, timeout: float =
                 errors.append(f"{entry.path}: tritondiff failed replaying it: {type(e).__name__}: "
                               f"{str(e).strip()[:200]}")
     finally:
-        for b in opened.values():
-            try:
-                b.close()
-            except Exception:
-                pass
+        from backends.backend import close_quietly
+
+        close_quietly(opened.values())
     counts = {c: 0 for c in CHANGES}
     for v in verdicts:
         counts[v.change] += 1
