@@ -34,7 +34,7 @@ from generators.render import render
 from generators.statements import apply_stmt_productions
 from generators.values import FLOAT_LIMIT, INT_LIMIT, TV
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"  # 4: construct weights that put every Part-2 construct in >= 2 % of kernels
 
 # Weight knobs beyond FEATURES: kernel families, constructs' own knobs, generator-only shapes of code.
 KNOBS = ([f.knob for f in FAMILIES.values()]

@@ -169,7 +169,7 @@ class GeometryMixin:
         kinds = {"none": 2.0, "multirange": 1.0 * self.weight("mask_multirange"),
                  "not": 1.0 * self.weight("mask_not")}
         if rank == 2:
-            kinds["causal"] = 1.5 * self.weight("mask_causal")
+            kinds["causal"] = 1.9 * self.weight("mask_causal")
         k = self.ch.weighted(kinds)
         if k == "none":
             return None

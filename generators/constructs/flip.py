@@ -48,7 +48,7 @@ class Flip(Construct):
     computes = True  # up to 3.3 tl.flip flips by multiplying and summing (bf16 via fp32)
     # 3.3 and triton-ascend 3.2 assert "Currently only support flipping the last dimension"
     feature_since = {"flip_dim": {"triton": "3.4.0", "triton-ascend": "3.4.0"}}
-    productions = (ExprProduction("flip", 0.35, _flip, knob="flip_tile", min_rank=1),)
+    productions = (ExprProduction("flip", 0.45, _flip, knob="flip_tile", min_rank=1),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])

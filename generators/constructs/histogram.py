@@ -56,7 +56,7 @@ class Histogram(Construct):
     fields = {"x": expr_f(), "bins": int_f(1, 4096)}
     features = ("histogram",)
     knobs = ("histogram_tile",)
-    productions = (ExprProduction("histogram", 0.35, _histogram, knob="histogram_tile", dtypes=("int32",),
+    productions = (ExprProduction("histogram", 0.45, _histogram, knob="histogram_tile", dtypes=("int32",),
                                   min_rank=1),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:

@@ -43,7 +43,7 @@ class Permute(Construct):
     fields = {"x": expr_f(), "dims": Field("shape", lo=0, hi=2, values=(3,))}
     features = ("permute",)
     knobs = ("permute_tile",)
-    productions = (ExprProduction("permute", 0.3, _permute, knob="permute_tile", min_rank=2),)
+    productions = (ExprProduction("permute", 0.4, _permute, knob="permute_tile", min_rank=2),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])

@@ -36,10 +36,11 @@ class Reduce(Construct):
             raise S.SpecError(f"unknown reduction {n['fn']!r}")
         if not 0 <= n["axis"] < len(x.shape):
             raise S.SpecError("reduce axis out of range")
-        if x.dtype not in ("fp32", "int32") or x.ptr:
-            raise S.SpecError("reductions are generated on fp32/int32 only")
-        if n["fn"] == "xor_sum" and x.is_float:
-            raise S.SpecError("xor_sum of floats")
+        if n["fn"] == "xor_sum":
+            if x.is_float or x.ptr or x.dtype == "int1":
+                raise S.SpecError("xor_sum of a non-integer tensor")
+        elif x.dtype not in ("fp32", "int32") or x.ptr:
+            raise S.SpecError("reductions are generated on fp32/int32 only (xor_sum: any integer width)")
         shape = x.shape[:n["axis"]] + ((1,) if n.get("keep_dims") else ()) + x.shape[n["axis"] + 1:]
         return S.Ty("int32" if n["fn"] in ("argmax", "argmin") else x.dtype, shape)
 

@@ -134,13 +134,13 @@ def stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: boo
     n = shape[ax]
     rshape = tuple(1 if i == ax else s for i, s in enumerate(shape)) if keep_dims else shape[:ax] + shape[ax + 1:]
     std_ok = dt in ("fp32", "int32")
-    kinds = {"custom": 1.2 * g.weight("reduce_combine")}
+    kinds = {"custom": 2.6 * g.weight("reduce_combine")}
     if std_ok:
         kinds.update({"sum": 0.7, "max": 0.5, "min": 0.4})
         if not order_free:
-            kinds.update({"argmin": 2.2 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
-        if dt == "int32":
-            kinds["xor_sum"] = 3.2 * g.weight("xor_sum")
+            kinds.update({"argmin": 3.6 * g.weight("argmin"), "argmax": 0.4 * g.weight("argmax")})
+    if dt in ("int8", "int16", "int32", "int64"):
+        kinds["xor_sum"] = 8.0 * g.weight("xor_sum")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)
@@ -162,7 +162,7 @@ def stat(g: Any, b: TV, ax: int, dt: str, shape: tuple[int, ...], keep_dims: boo
         return g.convert(r, dt)
     # tl.reduce with a combine function
     is_int = dt not in S.FLOAT_DTYPES
-    fns = {"add": 0.7, "max": 0.4, "min": 0.4, "argmin": 1.4, "argmax": 0.8, "sum_max": 0.9, "mul": 0.3}
+    fns = {"add": 0.7, "max": 0.4, "min": 0.4, "argmin": 2.2, "argmax": 1.2, "sum_max": 1.5, "mul": 0.3}
     if is_int:
         fns.update({"xor": 0.5, "or": 0.3, "and": 0.3})
     if order_free:
@@ -267,7 +267,7 @@ class ReduceFn(Construct):
     features = ("reduce_combine", "reduce_tuple", "keep_dims", "reduce_size1")
     knobs = ("row_stat",)
     computes = True
-    productions = (ExprProduction("row_stat", 0.9, _row_stat, knob="row_stat", min_rank=1),)
+    productions = (ExprProduction("row_stat", 1.2, _row_stat, knob="row_stat", min_rank=1),)
 
     def typeof(self, n: Node, tc: Any) -> S.Ty:
         x = tc.ty(n["x"])

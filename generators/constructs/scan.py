@@ -68,8 +68,8 @@ def _scan(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int)
     is_int = dt not in S.FLOAT_DTYPES
     kinds = {"combine": 1.0 * g.weight("scan_combine")}
     if dt in LIBRARY_DTYPES:
-        kinds["cumsum"] = 1.2 * g.weight("cumsum")
-        kinds["cumprod"] = 0.8 * g.weight("cumprod")
+        kinds["cumsum"] = 1.6 * g.weight("cumsum")
+        kinds["cumprod"] = 1.2 * g.weight("cumprod")
     if not any(w > 0 for w in kinds.values()):
         return None
     kind = g.ch.weighted(kinds)

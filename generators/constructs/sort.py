@@ -38,7 +38,7 @@ def pow2(n: int) -> bool:
 # ---- generation ----
 def _sort(g: Any, leaves: list[TV], dt: str, shape: tuple[int, ...], depth: int) -> TV | None:
     a = g.sub(leaves, dt, shape, depth)
-    desc = True if g.on("sort_descending", 0.55) else None
+    desc = True if g.on("sort_descending", 0.75) else None
     if len(shape) >= 2 and g.on("ravel", 0.3):
         e = S.reshape(sort(ravel(a.e), desc), list(shape))
     else:

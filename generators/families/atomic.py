@@ -31,7 +31,7 @@ from generators.naming import DTYPE_WEIGHTS
 from generators.numerics import to_storage
 from generators.values import MANTISSA_BITS, TV, limit
 
-OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.6, "or": 0.6, "xor": 0.8, "xchg": 2.2, "cas": 1.9}
+OP_WEIGHTS = {"add": 3.0, "max": 1.0, "min": 1.0, "and": 0.8, "or": 0.8, "xor": 1.0, "xchg": 3.4, "cas": 2.6}
 ATOMIC_DTYPE_WEIGHTS = {"int32": 3.0, "fp32": 2.0, "int64": 1.0, "fp16": 0.8}
 
 

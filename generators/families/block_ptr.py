@@ -116,7 +116,7 @@ def _elementwise(e: S.Expr) -> bool:
 
 
 def _pad(g: Any, dt: str) -> str:
-    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 0.85) else "zero"
+    return "nan" if dt in S.FLOAT_DTYPES and g.on("block_pad_nan", 1.0) else "zero"
 
 
 def _tile_kernel(g: Any) -> None:
@@ -141,7 +141,7 @@ def _tile_kernel(g: Any) -> None:
     shape = tuple(t.blocks)
     out_dt = g.ch.pick([x.dt for x in leaves] + ["fp32", "int32"])
     v = g.expr(leaves, out_dt, shape, g.ch.integer(1, 4))
-    for depth in (2, 1):
+    for depth in (2, 1, 0):
         if not nan_loads or _elementwise(v.e):
             break
         v = g.expr(leaves, out_dt, shape, depth)
@@ -200,7 +200,7 @@ def _loop_kernel(g: Any) -> None:
     _store(g, t, starts, v)
 
 
-@family("block_ptr", 1.0)
+@family("block_ptr", 1.2)
 def build(g: Any) -> None:
     if g.weight("block_ptr") <= 0:  # a campaign none of whose releases has block pointers
         FAMILIES["elementwise"].build(g)

@@ -18,8 +18,8 @@ from generators.naming import DTYPE_WEIGHTS
 from generators.values import TV
 
 # production name -> weight within this family
-STEPS = {"scan": 1.6, "row_stat": 2.3, "sort": 0.8, "flip": 1.4, "tgather": 0.8, "histogram": 1.6,
-         "pairs": 1.1, "permute": 1.0, "tile_total": 0.6}
+STEPS = {"scan": 1.6, "row_stat": 2.8, "sort": 0.8, "flip": 1.4, "tgather": 0.8, "histogram": 1.6,
+         "pairs": 1.1, "permute": 1.4, "tile_total": 0.6}
 
 
 @family("tensor_algo", 1.5)
