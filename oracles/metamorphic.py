@@ -892,8 +892,11 @@ def _helper_source(source: str, kernel_name: str, ps: Params) -> str:
     if not assigns:
         raise NotApplicable("no assignment in the kernel")
     target = assigns[int(ps["site"]) % len(assigns)]
+    # module-level jit functions (helpers, combine fns) are globals the helper sees as they are:
+    # passed as arguments they would arrive as constexprs, which tl.reduce/associative_scan refuse
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     names = sorted({n.id for n in ast.walk(target.value) if isinstance(n, ast.Name)
-                    and isinstance(n.ctx, ast.Load)} - {"tl", "triton"})
+                    and isinstance(n.ctx, ast.Load)} - {"tl", "triton"} - functions)
     helper = ast.FunctionDef(
         name=HELPER, args=ast.arguments(posonlyargs=[], args=[ast.arg(n) for n in names], kwonlyargs=[],
                                         kw_defaults=[], defaults=[]),

@@ -249,3 +249,31 @@ def test_weights_name_relations_and_generator_knobs_alike() -> None:
     assert [v.relation for v in chosen] == ["num-warps"]
     with pytest.raises(UsageError, match="no-such-relation"):
         _weights(argparse.Namespace(weights="no-such-relation=1", exclude=None), relations=True)
+
+
+def test_helper_function_leaves_module_functions_global() -> None:
+    """A combine fn read by the moved expression stays a global of the helper: passed as an
+    argument it would arrive as a constexpr, which tl.reduce refuses (a false metamorphic finding
+    seen on an H200 campaign)."""
+    import ast
+
+    from backends.profiles import unsupported_reason
+
+    case = next(c for c in map(generate, range(3000)) if "def _combine" in c.source and "tl.reduce(" in c.source
+                and unsupported_reason("interpreter", list(c.features)) is None)
+    module_fns = {n.name for n in ast.parse(case.source).body if isinstance(n, ast.FunctionDef)}
+    reads_combine = 0
+    for site in range(sum(1 for n in S.walk(case.spec["body"]) if n.get("s") == "let")):
+        v = M.derive(case, M.Variant("helper-function", {"site": site}))
+        tree = ast.parse(v.source)
+        helper = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == M.HELPER)
+        assert not {a.arg for a in helper.args.args} & module_fns, v.source
+        if any(isinstance(n, ast.Name) and n.id.startswith("_combine") for n in ast.walk(helper)):
+            reads_combine += 1
+            pipe = Pipeline(["interpreter"], 60.0, variants=0)
+            try:
+                run = pipe.run(v)
+            finally:
+                pipe.close()
+            assert [o.kind for o in run.outcomes] == ["ok"], [o.message[:300] for o in run.outcomes]
+    assert reads_combine, "no site moved the tl.reduce: the test checks nothing"
