@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
     t0 = time.perf_counter()
     diag: list[str] = []
     try:
-        with _mlir_diagnostics(diag, options["family"] == "xpu"):
+        with mlir_diagnostics(diag, options["family"] == "xpu"):
             kernel = triton.compile(src, target=target, options=compile_opts)
     except Exception as e:
         # The IR of the stages that did finish (instrumented backends only): what the failing one got.
@@ -81,6 +82,8 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
 _MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+: )(error: .*)$", re.M)
 _ASSERTION = re.compile(r"([\w.]+\.(?:cpp|h|hpp)):\d+: .*?(Assertion `.*)$", re.M)
 _GENERIC = "error: Failures have been detected"
+# MLIR's note after the generic error: which pass of the pipeline it was
+_FAILED_PASS = re.compile(r"Pipeline failed while executing \[`([\w-]+)`")
 
 
 def diagnostics(text: str) -> list[str]:
@@ -92,17 +95,32 @@ def diagnostics(text: str) -> list[str]:
     """
     asserts = [f"{m.group(1)}: {m.group(2)}" for m in _ASSERTION.finditer(text)]
     errors = [m.group(1) for m in _MLIR_ERROR.finditer(text)]
-    return [e for e in errors if not e.startswith(_GENERIC)] + asserts + [e for e in errors if e.startswith(_GENERIC)]
+    passes = [f"error: pass {m.group(1)} failed" for m in _FAILED_PASS.finditer(text)]
+    return ([e for e in errors if not e.startswith(_GENERIC)] + asserts + passes
+            + [e for e in errors if e.startswith(_GENERIC)])
 
 
 @contextlib.contextmanager
-def _mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
-    """Collect the MLIR `error:` lines a compile prints on fd 2 (still passed on to the log).
+def mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
+    """Collect the MLIR `error:` lines a failed compile prints on fd 2.
 
     Why: the exception of a failed pass pipeline only says "PassManager::run failed"; the
-    diagnostic that names the op is printed by C++ before the IR dump, often beyond the stderr
-    tail that comes back with a result.
+    diagnostic that names the op (or the pass) is printed by C++ before the IR dump, often beyond
+    the stderr tail that comes back with a result. In a worker fd 2 is its log file: what the
+    compile appended is read back from there, so a compile that kills the process loses nothing.
+    Elsewhere (`enabled` only) fd 2 goes to a temporary file for the compile and is copied on.
     """
+    start = _file_end(2)
+    if start is not None:
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            with contextlib.suppress(OSError), open("/proc/self/fd/2", "rb") as log:  # fd 2 is write-only
+                log.seek(start)
+                out.extend(diagnostics(log.read(1 << 20).decode(errors="replace")))
+            raise
+        return
     if not enabled:
         yield
         return
@@ -121,6 +139,15 @@ def _mlir_diagnostics(out: list[str], enabled: bool) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.write(2, data)
             out.extend(diagnostics(data.decode(errors="replace")))
+
+
+def _file_end(fd: int) -> int | None:
+    """The size of `fd` when it is a regular file (a worker's stderr log), else None."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def gpu_target(GPUTarget: Any, options: dict) -> Any:

@@ -41,7 +41,7 @@ from backends.runner_api import (
     report_stage,
 )
 from backends.triton_common import artifacts_of, launch_options, scalar_value, stage_error
-from backends.triton_compile import compile_only, find_hip_lld, gpu_target, instrument_stages
+from backends.triton_compile import compile_only, find_hip_lld, gpu_target, instrument_stages, mlir_diagnostics
 
 _state: dict[str, Any] = {}
 TORCH_VIEW = {"bf16": "bfloat16", "fp8e4nv": "float8_e4m3fn", "fp8e5": "float8_e5m2"}
@@ -364,12 +364,17 @@ def _run_gpu(fn: Any, case: dict, options: dict) -> dict:
     report_stage("frontend")
     t0 = time.perf_counter()
     kernel = None
+    diag: list[str] = []
     try:
         pos, kw = _call_args(case, args, {"num_warps": nw, **extra})
-        kernel = fn.warmup(*pos, grid=grid, **kw)
+        with mlir_diagnostics(diag, False):
+            kernel = fn.warmup(*pos, grid=grid, **kw)
     except Exception as e:
         stage = "frontend" if type(e).__name__ == "CompilationError" else "compile"
-        raise stage_error(stage, e) from e
+        err = stage_error(stage, e)
+        if diag and stage == "compile":
+            err.message = f"{err.message}: {diag[0]}"
+        raise err from e
     compile_s = time.perf_counter() - t0
     artifacts = artifacts_of(getattr(kernel, "asm", {}) or {})
     report_stage("launch")

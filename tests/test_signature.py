@@ -91,3 +91,22 @@ def test_mlir_types_in_a_diagnostic_do_not_split_one_bug() -> None:
                               f"unresolved materialization from ('{src}') to '{dst}' that remained live")
     assert legalize("memref<4x16xi64, strided<[4, 1], offset: ?>>", "tensor<?x!tt.ptr<i64>>") == \
         legalize("memref<32xf32>", "tensor<?xf32>")
+
+
+def test_pass_manager_failures_carry_the_compilers_own_line() -> None:
+    """`PassManager::run failed` alone merged distinct bugs; a worker reads the MLIR error its
+    compile printed on fd 2 (its log) back into the message, so two bugs are two signatures."""
+    from pathlib import Path
+
+    from backends.backend import open_backend
+    from fuzz.corpus import load_file
+
+    root = Path(__file__).resolve().parents[1] / "corpus"
+    fneg = load_file(root / "22e4225840844206.json").case  # fp8 negation: 'llvm.fneg' operand type
+    ret = load_file(root / "189e32ec451f6e9c.json").case  # a noinline helper's 'tt.call' result type
+    with open_backend("cuda@3.9.0") as b:
+        a, c = b.run(fneg, 120.0), b.run(ret, 120.0)
+    assert a.status == c.status == "error" and "PassManager::run failed" in a.message
+    sa = make_signature("cuda", "internal-error", a.stage, a.message)
+    sc = make_signature("cuda", "internal-error", c.stage, c.message)
+    assert "'llvm.fneg' op operand" in sa and "'tt.call' op result type mismatch" in sc, (sa, sc)
