@@ -3,6 +3,9 @@ PY ?= python3
 MINUTES ?= 2
 BACKENDS ?= interpreter,cuda,hip
 JOBS ?= 2
+# test files run in TEST_JOBS processes (pytest-xdist), one file per process at a time: the suite
+# waits on backend workers more than it computes, so two processes on two cores halve its time
+TEST_JOBS ?= 2
 
 .PHONY: setup fuzz test lint bench fuzz-harnesses
 
@@ -17,7 +20,7 @@ lint:
 	$(PY) -m ruff check .
 
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25
 
 bench: setup
 	$(PY) bench/throughput.py
