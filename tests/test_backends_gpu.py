@@ -123,6 +123,9 @@ def test_launchers_agree_on_generated_cases(gpu, gpu_triton) -> None:
     from generators import generate
 
     executed = direct = 0
+    # by design Triton's own launcher takes these (device-side tensor descriptors need scratch)
+    designed = ("triton: the kernel needs global scratch memory", "triton: the kernel takes tensor descriptors")
+    others: list[str] = []
     for i in range(40):
         case = generate(case_seed(3, i))
         if not evaluate_reference(case)[1]:
@@ -132,9 +135,11 @@ def test_launchers_agree_on_generated_cases(gpu, gpu_triton) -> None:
         if r.status == "ok" and r.executed:
             executed += 1
             direct += r.launcher == "direct"
+            if r.launcher != "direct" and not r.launcher.startswith(designed):
+                others.append(r.launcher)
             for name in r.outputs:
                 assert r.outputs[name].tobytes() == t.outputs[name].tobytes(), f"{case.case_id} {name}"
-    assert executed >= 20 and direct >= executed - 2
+    assert executed >= 20 and direct >= executed // 2 and len(others) <= 2, (executed, direct, others)
 
 
 def test_bf16_int_and_2d_on_gpu(gpu, ref, kernels) -> None:
