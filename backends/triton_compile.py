@@ -79,7 +79,7 @@ def compile_only(triton: Any, fn: Any, case: dict, options: dict, lld_missing: s
                      artifacts=artifacts_of(getattr(kernel, "asm", {})))
 
 
-_MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+: )(error: .*)$", re.M)
+_MLIR_ERROR = re.compile(r"(?:^|:\d+:\d+\)?: )(error: .*)$", re.M)  # `f.py:7:12: ` or (<= 3.2) `loc("f.py":7:12): `
 _ASSERTION = re.compile(r"([\w.]+\.(?:cpp|h|hpp)):\d+: .*?(Assertion `.*)$", re.M)
 _GENERIC = "error: Failures have been detected"
 # MLIR's note after the generic error: which pass of the pipeline it was

@@ -23,7 +23,7 @@ _NORMALISE = [
     (re.compile(r"\b\d+x\d+(x\d+)*\b"), "?x?"),
     (re.compile(r"\b\d+\b"), "N"),
     (re.compile(r"k_[0-9a-f]{16}"), "k_?"),
-    (re.compile(r"helper_\d+"), "helper_N"),  # generated jit-helper names
+    (re.compile(r"helper_\w*"), "helper_N"),  # generated jit-helper names, with any mangled arg-type suffix
     (re.compile(r"\b(\d+|N) bytes\b"), "N bytes"),
     (re.compile(r"buffer '\w+'"), "buffer ?"),  # one guard-page bug, whichever buffer it hits
     (re.compile(r"\b([ifu])(8|16|32|64)\b"), r"\1N"),  # i32 vs i64 of the same crash

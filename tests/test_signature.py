@@ -110,3 +110,26 @@ def test_pass_manager_failures_carry_the_compilers_own_line() -> None:
     sa = make_signature("cuda", "internal-error", a.stage, a.message)
     sc = make_signature("cuda", "internal-error", c.stage, c.message)
     assert "'llvm.fneg' op operand" in sa and "'tt.call' op result type mismatch" in sc, (sa, sc)
+
+
+def test_diagnostics_read_both_location_formats() -> None:
+    """triton <= 3.2 prints `loc("f.py":7:12): error: ...`, later releases `f.py:7:12: error: ...`."""
+    from backends.triton_compile import diagnostics
+
+    msg = "error: type of return operand 0 ('tensor<2xi32>') doesn't match function result type"
+    old = f'loc("/tmp/k.py":7:12): {msg}\n'
+    new = (f"/tmp/k.py:7:12: {msg}\n/tmp/k.py:9:0: error: Failures have been detected while processing an MLIR"
+           " pass pipeline\n/tmp/k.py:9:0: note: Pipeline failed while executing [`ConvertTritonToTritonGPU` on "
+           "'builtin.module' operation]: reproducer generated at `std::errs`")
+    assert diagnostics(old) == [msg]
+    assert diagnostics(new)[:2] == [msg, "error: pass ConvertTritonToTritonGPU failed"]
+
+
+def test_mangled_helper_names_do_not_split_one_bug() -> None:
+    """Triton mangles a jit helper's argument types into its name: one adapter bug, many names."""
+    def call(name: str) -> str:
+        return make_signature("ascend", "rejects-valid", "adapter-error",
+                              f"CalledProcessError: triton-adapter-opt exited 1\nk.py:3:4: error: 'tt.call' op "
+                              f"'{name}' does not reference a valid function")
+    assert call("helper_1_256719455__i32__") == call("helper_093__i32_i32__1cconstexpr_96_") == \
+        call("helper_6__0cconstexpr_0__1cconstexpr_17_")
