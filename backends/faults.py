@@ -19,6 +19,10 @@ backend never uses them. This module runs inside the worker, like any runner.
   do not count), the worker reports stage "compile" and sends itself SIGSEGV.
 * fault-hang — timeout. When the kernel module contains a `for` loop, the worker reports stage
   "compile" and sleeps forever (the orchestrator's per-case timeout must kill it).
+* fault-slow — a slow host, not a bug. When the kernel module contains a `for` loop, the worker
+  sleeps SLOW_S seconds at stage "compile", then runs the case as the interpreter does: under a
+  shorter per-case timeout it times out once, given time it agrees with the reference (the
+  campaign's timeout confirmation must not report it).
 * fault-runtime-scale — miscompile that depends on how a scalar is passed (the SpacemiT report:
   `acc * sm_scale` broke or worked as sm_scale was a runtime argument, a constexpr or a literal).
   The same AST rewrite as fault-drop-scalar-mul, applied only to products with a *runtime* fp32
@@ -86,12 +90,16 @@ def run_case(case: dict, options: dict) -> dict:
         report_stage("compile")
         while True:
             time.sleep(3600)
+    if kind == "slow" and tree is not None and _has(tree, lambda n: isinstance(n, ast.For)):
+        report_stage("compile")
+        time.sleep(SLOW_S)
     if kind in ("drop-scalar-mul", "runtime-scale") and tree is not None:
         case = dict(case, source=drop_scalar_mul(tree, case["kernel_name"], fault_scalars(kind, case["args"])))
     _launch["num_warps"] = int(case.get("num_warps", 4))
     return triton_runner.run_case(case, options)
 
 
+SLOW_S = 3.0  # fault-slow's delay
 _launch: dict[str, int] = {}  # the launch in flight, read by the interpreter-level faults
 
 

@@ -38,7 +38,7 @@ XPU_SYCL_REQ = "intel-sycl-rt==2025.1.0"
 # only has another build (e.g. `torch==2.13.0+cpu` from an extra index).
 TORCH_REQ = os.environ.get("TRITONDIFF_TORCH_REQ", "torch==2.13.0")
 
-FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "oob-store", "runtime-scale", "warps8")
+FAULT_KINDS = ("drop-scalar-mul", "mask2d", "segfault", "hang", "slow", "oob-store", "runtime-scale", "warps8")
 # Triton forks whose device is the CPU (backends/cpufork/): only in an env the user points at.
 CPU_FORKS = {
     "smt": "spine-triton (SpacemiT's SMT backend; from SpacemiT's own package index)",

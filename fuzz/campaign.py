@@ -78,7 +78,8 @@ class CampaignConfig:
     def pipeline_opts(self) -> dict[str, Any]:
         """How every pipeline of this campaign judges (the same on every engine)."""
         return {"variants": self.variants, "reference": self.reference,
-                "relation_weights": dict(self.relation_weights or {}), "regressions": self.regressions}
+                "relation_weights": dict(self.relation_weights or {}), "regressions": self.regressions,
+                "confirm_timeouts": True}
 
     def resolve_names(self, canonical: list[str]) -> None:
         """Adopt canonical backend names, then derive the campaign name and default store path."""

@@ -182,6 +182,9 @@ def evaluate_reference(case: Any) -> tuple[Any, bool, str]:
         return None, True, f"no reference: {_short_exc(e)}"
 
 
+CONFIRM_FACTOR = 3.0  # a campaign's second run of a case that timed out gets this times the time
+
+
 class Pipeline:
     """Backends opened for one thread; `run(case)` judges the case on each of them."""
 
@@ -189,8 +192,11 @@ class Pipeline:
                  backend_opts: dict[str, dict[str, Any]] | None = None,
                  opened: dict[str, Any] | None = None, variants: int = 0, reference: bool = True,
                  relation_weights: dict[str, float] | None = None, order: list[str] | None = None,
-                 regressions: bool = False) -> None:
+                 regressions: bool = False, confirm_timeouts: bool = False) -> None:
         self.timeout = timeout
+        # A campaign's timeout is confirmed by a second run with CONFIRM_FACTOR times the time:
+        # on a loaded host a slow compile is the host, and only a second timeout is a finding.
+        self.confirm_timeouts = confirm_timeouts
         self.regressions = regressions  # keep only findings another release of the family escapes
         self.order = list(order or [])  # the campaign's canonical backends: the judging order
         self.variants = variants  # metamorphic variants per case chosen here (run() may name its own)
@@ -262,6 +268,8 @@ class Pipeline:
         t = self.call_started = time.perf_counter()
         try:
             res = backend.run(case, self.timeout)
+            if self.confirm_timeouts and getattr(res, "status", "") == "timeout":
+                res = backend.run(case, CONFIRM_FACTOR * self.timeout)
             for f, lines in getattr(res, "coverage", {}).items():
                 out.coverage.setdefault(name, {}).setdefault(f, []).extend(lines)
             return res

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from backends import open_backend
-from backends.faults import drop_scalar_mul
+from backends.faults import SLOW_S, drop_scalar_mul
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,24 @@ def test_oob_store_writes_one_past_the_tail(faulty, interp, kernels) -> None:
     # a store whose mask is all True is left alone
     full = kernels.add_case(n=256, block=128)
     assert kernels.guards_intact(faulty["fault-oob-store"].run(full), "out")
+
+
+def test_a_campaign_confirms_a_timeout_before_calling_it_a_finding(kernels) -> None:
+    """A host too loaded to compile within the timeout is not a hang: a campaign's pipeline runs a
+    timed-out case once more with CONFIRM_FACTOR times the time, and only a second timeout counts
+    (seen: two cuda@3.2.0 compile "timeouts" on a host running four campaigns at once)."""
+    from fuzz.pipeline import CONFIRM_FACTOR, Pipeline
+
+    assert 2.0 < SLOW_S < 2.0 * CONFIRM_FACTOR - 1.0
+    case = kernels.unary_case("y = x\nfor i in range(2):\n    y = y + 1.0\n")
+    kinds = {}
+    for name, confirm in (("fault-slow", False), ("fault-slow", True), ("fault-hang", True)):
+        pipe = Pipeline([name], 2.0, variants=0, reference=False, confirm_timeouts=confirm)
+        try:
+            pipe.warm()
+            kinds[(name, confirm)] = [o.kind for o in pipe.run(case).outcomes]
+        finally:
+            pipe.close()
+    assert kinds[("fault-slow", False)] == ["timeout"]  # what an unconfirmed campaign reported
+    assert kinds[("fault-slow", True)] == ["ok"]  # slow, then right: not a finding
+    assert kinds[("fault-hang", True)] == ["timeout"]  # a real hang still is one
