@@ -362,6 +362,26 @@ class Dims:
                 for name in env:
                     if inner[name] is not env[name]:
                         self._bcast(env[name], inner[name])
+            elif k == "if":  # both branches are seen: a reduction in either taints its dims
+                self.expr(s["c"], env)
+                merged: dict[str, tuple[int, ...]] = {}
+                for key in ("then", "else"):
+                    inner = dict(env)
+                    self._block(s[key], inner)
+                    for name, d in inner.items():
+                        if env.get(name) is d:
+                            continue
+                        if name in env:
+                            self._bcast(env[name], d)
+                        elif name in merged:
+                            self._bcast(merged[name], d)
+                        else:
+                            merged[name] = d
+                env.update(merged)
+            elif k == "assume":
+                self.expr(s["c"], env)
+            else:  # an unseen statement could mix lanes of a dim: no proof, no split
+                raise S.SpecError(f"block splitting does not see through a {k!r} statement")
 
 
 def iter_stmts(body: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
