@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,19 +221,26 @@ class LocalPool:
         assert self.reduce_pipeline is not None
         return self.reducer.submit(reduce_job, {**kwargs, "opened": self.reduce_pipeline.backends})
 
+    def _ready(self, warm: Callable[[], None], warmed: queue.Queue[BaseException | None]) -> bool:
+        """A worker's start: warm up, tell the main thread how that went (it re-raises a failure),
+        then wait for the go. False: the worker stops (its warm-up failed, or the run aborted)."""
+        try:
+            warm()
+        except BaseException as e:  # raised by the main thread
+            warmed.put(e)
+            return False
+        warmed.put(None)
+        while not self.go_event.wait(0.2):
+            if self.abort.is_set():
+                return False
+        return True
+
     def _worker(self, pipeline: Pipeline, source: IndexSource,
                 results: queue.Queue[CaseDone | BaseException | None],
                 warmed: queue.Queue[BaseException | None]) -> None:
         try:
-            try:
-                pipeline.warm()
-            except BaseException as e:  # raised by the main thread
-                warmed.put(e)
+            if not self._ready(pipeline.warm, warmed):
                 return
-            warmed.put(None)
-            while not self.go_event.wait(0.2):
-                if self.abort.is_set():
-                    return
             while not self.stop.is_set():
                 i = source.take()
                 if i is None:

@@ -107,26 +107,22 @@ class GuidedPool(LocalPool):
     def _worker(self, pipeline: Pipeline, source: IndexSource,
                 results: queue.Queue[CaseDone | BaseException | None],
                 warmed: queue.Queue[BaseException | None]) -> None:
+        def warm() -> None:
+            pipeline.warm()
+            made = write_initial_seeds(self.seeds, self.cfg.seed)
+            if made:
+                self.note(f"guided: {made} random inputs start the seed corpus {self.seeds}/")
+            else:
+                self.note(f"guided: resuming from the seed corpus {self.seeds}/ "
+                          f"({sum(1 for _ in self.seeds.iterdir())} inputs)")
+            # The first kernel imports (and instruments) the rest of triton: before the clock.
+            guide = pipeline.backends[self.guide_name]
+            self._keep(guide.run(generate_from_bytes(b"", self.cfg.weights), self.cfg.timeout))
+
         try:
-            try:
-                pipeline.warm()
-                made = write_initial_seeds(self.seeds, self.cfg.seed)
-                if made:
-                    self.note(f"guided: {made} random inputs start the seed corpus {self.seeds}/")
-                else:
-                    self.note(f"guided: resuming from the seed corpus {self.seeds}/ "
-                              f"({sum(1 for _ in self.seeds.iterdir())} inputs)")
-                guide = pipeline.backends[self.guide_name]
-                # The first kernel imports (and instruments) the rest of triton: before the clock.
-                self._keep(guide.run(generate_from_bytes(b"", self.cfg.weights), self.cfg.timeout))
-            except BaseException as e:  # raised by the main thread
-                warmed.put(e)
+            if not self._ready(warm, warmed):
                 return
-            warmed.put(None)
-            while not self.go_event.wait(0.2):
-                if self.abort.is_set():
-                    return
-            self._loop(pipeline, guide, source, results)
+            self._loop(pipeline, pipeline.backends[self.guide_name], source, results)
         except BaseException as e:
             if not self.abort.is_set():
                 results.put(RuntimeError(f"guided pipeline failed: {type(e).__name__}: {e}\n"
